@@ -1,0 +1,95 @@
+"""Pick where and how to train, in one place, and say why.
+
+``choose_device`` turns ``auto`` settings into concrete ones: CUDA if there is an NVIDIA GPU, else an
+Apple GPU (MPS), else the CPU. Mixed precision only on CUDA, because that is where it pays:
+bf16 when the GPU supports it (no loss scaling needed), fp16 otherwise. Apple GPUs and CPUs train
+in fp32.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from {{ cookiecutter.package_name }}.errors import UserError
+
+
+@dataclass
+class DevicePlan:
+    """Concrete hardware settings for one run (what ``auto`` resolved to)."""
+
+    accelerator: str  # "cuda", "mps" or "cpu"
+    precision: str  # "bf16-mixed", "16-mixed" or "32"
+    num_workers: int  # DataLoader worker processes
+    pin_memory: bool  # page-locked host memory speeds up copies to a CUDA GPU
+    channels_last: bool  # memory layout that tensor cores prefer
+    description: str  # the one line we print at start
+
+    @property
+    def lightning_accelerator(self) -> str:
+        return "gpu" if self.accelerator == "cuda" else self.accelerator
+
+
+def cpu_count() -> int:
+    """CPU cores this process may use (respects taskset/cgroups, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows
+        return os.cpu_count() or 1
+
+
+def choose_device(accelerator: str = "auto", precision: str = "auto", num_workers: int | str = "auto") -> DevicePlan:
+    """Resolve ``auto`` choices for this machine and describe them in one line."""
+    has_cuda = torch.cuda.is_available()
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    requested = {"gpu": "cuda"}.get(accelerator, accelerator)
+
+    if requested == "auto":
+        if has_cuda:
+            device, why = "cuda", "an NVIDIA GPU was found"
+        elif has_mps:
+            device, why = "mps", "an Apple GPU was found"
+        else:
+            device, why = "cpu", "no GPU was found"
+    else:
+        device, why = requested, "you asked for it"
+        if device == "cuda" and not has_cuda:
+            raise UserError("--accelerator gpu was asked for but PyTorch sees no CUDA GPU; use --accelerator auto or cpu.")
+        if device == "mps" and not has_mps:
+            raise UserError("--accelerator mps was asked for but no Apple GPU is available; use --accelerator auto or cpu.")
+
+    if precision == "auto":
+        if device == "cuda" and torch.cuda.is_bf16_supported():
+            precision, precision_why = "bf16-mixed", "this GPU supports bfloat16"
+        elif device == "cuda":
+            precision, precision_why = "16-mixed", "this GPU has no bfloat16"
+        else:
+            precision, precision_why = "32", "mixed precision only pays on CUDA GPUs"
+    else:
+        precision_why = "you asked for it"
+        if precision != "32" and device != "cuda":
+            raise UserError(f"precision {precision} needs a CUDA GPU; use --precision 32 or auto on {device}.")
+
+    cores = cpu_count()
+    if num_workers == "auto":
+        # On a GPU, workers decode images while the GPU computes. On a CPU the same cores do both,
+        # so one worker (or none with a single core) keeps loading and training from fighting.
+        num_workers = min(8, cores - 1) if device == "cuda" else min(1, cores - 1)
+    num_workers = max(0, int(num_workers))
+
+    name = torch.cuda.get_device_name(0) if device == "cuda" else {"mps": "Apple GPU", "cpu": "CPU"}[device]
+    description = (
+        f"Device: {name} ({why}); precision {precision} ({precision_why}); "
+        f"{num_workers} data worker{'s' if num_workers != 1 else ''} on {cores} CPU core{'s' if cores != 1 else ''}"
+        + ("; channels_last" if device == "cuda" else "")
+    )
+    return DevicePlan(
+        accelerator=device,
+        precision=precision,
+        num_workers=num_workers,
+        pin_memory=device == "cuda",
+        channels_last=device == "cuda",
+        description=description,
+    )

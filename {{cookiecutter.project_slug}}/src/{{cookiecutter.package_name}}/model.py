@@ -1,0 +1,263 @@
+"""The network and how it learns.
+
+``create_backbone`` builds any timm model with a fresh head sized for your classes, starting from
+pretrained weights (downloaded by name, or a local file). ``Classifier`` is the LightningModule:
+it normalises batches on the device, trains only the head for the first ``freeze_epochs``, then
+fine-tunes everything with a smaller learning rate for the backbone.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import lightning as L
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from {{ cookiecutter.package_name }}.data import images_to_float
+from {{ cookiecutter.package_name }}.errors import UserError
+
+PROJECT = "{{ cookiecutter.package_name }}"  # stored in checkpoints so another project's are refused
+
+
+def check_backbone_name(name: str) -> None:
+    """Fail with close suggestions when timm does not know ``name``."""
+    if timm.is_model(name):
+        return
+    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else " See timm.list_models() for the names."
+    raise UserError(f"timm has no model called '{name}'.{hint}")
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Can we open a connection to the Hugging Face Hub? A few seconds at most, no retries."""
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _pretrained_by_name(name: str, num_classes: int) -> nn.Module:
+    """timm's pretrained weights, downloaded once and cached; fails fast and clearly when offline."""
+    from huggingface_hub import constants
+
+    if not constants.HF_HUB_OFFLINE and not _hub_reachable():
+        # Without a network the hub client retries for about a minute before failing.
+        # Offline mode makes it use the local cache at once (and fail at once if it is empty).
+        constants.HF_HUB_OFFLINE = True
+    try:
+        return timm.create_model(name, pretrained=True, num_classes=num_classes)
+    except Exception as err:
+        reason = "no internet connection and they are not in the cache" if constants.HF_HUB_OFFLINE else str(err)
+        raise UserError(
+            f"could not get pretrained weights for '{name}' ({reason.splitlines()[0]}). "
+            "Use --weights FILE with a local .pth/.safetensors file, or --no-pretrained to train from scratch."
+        ) from None
+
+
+def _load_weights_file(model: nn.Module, path: str) -> None:
+    """Copy a local weights file into ``model``'s backbone; the classifier head stays new."""
+    from timm.models import load_state_dict
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"weights file {file} does not exist; check the path given to --weights.")
+    try:
+        state = load_state_dict(str(file), use_ema=False)
+    except Exception as err:
+        raise UserError(f"could not read weights file {file} ({type(err).__name__}); use a .pth or .safetensors file.") from None
+
+    own = model.state_dict()
+    for prefix in ("model.", "backbone."):  # a checkpoint of a LightningModule that wraps the model
+        if not (state.keys() & own.keys()) and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    head = {name for name in own if name.startswith(_classifier_prefix(model))}
+    usable = {k: v for k, v in state.items() if k in own and k not in head and v.shape == own[k].shape}
+    missing = [k for k in own if k not in head and k not in usable and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise UserError(
+            f"weights file {file} does not fit backbone '{model.pretrained_cfg.get('architecture')}' "
+            f"({len(missing)} of {len(own)} tensors missing or of another shape, e.g. {missing[0]}); "
+            "use weights saved from the same model, or pass the matching --backbone."
+        )
+    model.load_state_dict(usable, strict=False)
+
+
+def _classifier_prefix(model: nn.Module) -> str:
+    """State-dict prefix of the classifier layer, e.g. 'classifier.' or 'head.fc.'."""
+    classifier = model.get_classifier()
+    for name, module in model.named_modules():
+        if module is classifier:
+            return name + "."
+    raise RuntimeError("timm model has no classifier layer")
+
+
+def create_backbone(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None) -> tuple[nn.Module, str]:
+    """Build ``name`` with a new ``num_classes`` head. Returns the model and where its weights came from."""
+    check_backbone_name(name)
+    if weights:
+        model = timm.create_model(name, pretrained=False, num_classes=num_classes)
+        _load_weights_file(model, weights)
+        return model, f"file:{Path(weights).expanduser().resolve()}"
+    if pretrained:
+        if not timm.list_pretrained(name if "." in name else name + ".*"):
+            raise UserError(f"timm has no pretrained weights for '{name}'; pick another backbone or use --no-pretrained.")
+        return _pretrained_by_name(name, num_classes), f"timm:{name}"
+    return timm.create_model(name, pretrained=False, num_classes=num_classes), "none (random init)"
+
+
+def model_data_config(model: nn.Module, image_size: int) -> dict[str, Any]:
+    """Preprocessing the backbone was pretrained with (mean, std, interpolation, crop) at our size."""
+    config = timm.data.resolve_model_data_config(model)
+    config["input_size"] = (3, image_size, image_size)
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items()}
+
+
+def lr_schedule(total_steps: int, freeze_steps: int, warmup_fraction: float):
+    """Learning-rate multiplier per step: warm-up then cosine decay, restarted when the backbone thaws.
+
+    The frozen phase and the fine-tuning phase each get their own warm-up, like fastai's ``fine_tune``.
+    """
+    phases = [(0, freeze_steps), (freeze_steps, total_steps - freeze_steps)]
+
+    def factor(step: int) -> float:
+        start, length = phases[0] if step < freeze_steps else phases[1]
+        position, length = step - start, max(1, length)
+        warmup = max(1, round(warmup_fraction * length))
+        if position < warmup:
+            return (position + 1) / warmup
+        progress = min(1.0, (position - warmup) / max(1, length - warmup))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class Classifier(L.LightningModule):
+    """A timm backbone with a new head, trained with the fine-tuning recipe described above."""
+
+    def __init__(self, model: nn.Module, backbone: str, class_names: list[str], data_config: dict[str, Any],
+                 lr: float = 1e-3, backbone_lr_factor: float = 0.1, weight_decay: float = 0.01,
+                 warmup_fraction: float = 0.1, label_smoothing: float = 0.1, freeze_epochs: int = 1,
+                 pretrained_source: str = "none", project: str = PROJECT):
+        super().__init__()
+        # Everything except the network itself goes into the checkpoint, so predict/export can rebuild it.
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+        self.channels_last = False  # set by train.py on CUDA
+        num_classes = len(class_names)
+        self.register_buffer("mean", torch.tensor(data_config["mean"]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(data_config["std"]).view(1, 3, 1, 1), persistent=False)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.train_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.backbone_frozen = freeze_epochs > 0
+        self._val_outputs: list[dict[str, torch.Tensor]] = []
+        self.val_results: dict[str, torch.Tensor] = {}  # last validation pass: probs, targets, losses, indices
+
+    # ---- the network -------------------------------------------------------------------------
+    def head_parameters(self) -> list[nn.Parameter]:
+        return list(self.model.get_classifier().parameters())
+
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        head = {id(p) for p in self.head_parameters()}
+        return [p for p in self.model.parameters() if id(p) not in head]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised images -> class logits. A frozen backbone runs without building a graph."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.backbone_frozen):
+            features = self.model.forward_features(images)
+        return self.model.forward_head(features)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Called by Lightning once a batch is on the device: uint8 -> normalised float there."""
+        images, labels, indices = batch
+        images = images_to_float(images, self.mean, self.std)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, labels, indices
+
+    # ---- training ----------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        """Called by Lightning at the start of every training epoch: freeze or thaw the backbone."""
+        self.backbone_frozen = self.current_epoch < self.hparams.freeze_epochs
+        for parameter in self.backbone_parameters():
+            parameter.requires_grad_(not self.backbone_frozen)
+        # A frozen backbone also keeps its BatchNorm statistics: eval mode stops them drifting.
+        self.model.train(not self.backbone_frozen)
+        self.model.get_classifier().train()
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """Called by Lightning for every training batch; returns the loss to minimise."""
+        images, labels, _ = batch
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+        self.train_acc(logits, labels)
+        self.train_f1(logits, labels)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(labels))
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        self.log("train/f1_macro", self.train_f1, on_step=False, on_epoch=True)
+        return loss
+
+    # ---- evaluation --------------------------------------------------------------------------
+    def _evaluate(self, batch, stage: str, accuracy, f1) -> torch.Tensor:
+        images, labels, indices = batch
+        logits = self(images)
+        losses = F.cross_entropy(logits, labels, reduction="none")
+        accuracy(logits, labels)
+        f1(logits, labels)
+        self.log(f"{stage}/loss", losses.mean(), on_epoch=True, batch_size=len(labels), sync_dist=True)
+        self.log(f"{stage}/acc", accuracy, on_epoch=True, prog_bar=stage == "val")
+        self.log(f"{stage}/f1_macro", f1, on_epoch=True, prog_bar=stage == "val")
+        return logits, losses, labels, indices
+
+    def on_validation_epoch_start(self) -> None:
+        """Called by Lightning before each validation pass."""
+        self._val_outputs = []
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        """Called by Lightning for every validation batch; keeps predictions for the reports."""
+        logits, losses, labels, indices = self._evaluate(batch, "val", self.val_acc, self.val_f1)
+        self._val_outputs.append(
+            {"probs": logits.float().softmax(1), "targets": labels, "losses": losses, "indices": indices}
+        )
+
+    def on_validation_epoch_end(self) -> None:
+        """Called by Lightning after each validation pass: the epoch's predictions in one place."""
+        if self._val_outputs:
+            self.val_results = {k: torch.cat([o[k] for o in self._val_outputs]).cpu() for k in self._val_outputs[0]}
+        self._val_outputs = []
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        """Called by Lightning's ``trainer.test`` for every batch of the test split."""
+        self._evaluate(batch, "test", self.test_acc, self.test_f1)
+
+    # ---- optimiser ---------------------------------------------------------------------------
+    def configure_optimizers(self):
+        """Called by Lightning once before training: AdamW with two learning rates and a schedule."""
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": self.head_parameters(), "lr": hp.lr, "name": "head"},
+                {"params": self.backbone_parameters(), "lr": hp.lr * hp.backbone_lr_factor, "name": "backbone"},
+            ],
+            weight_decay=hp.weight_decay,
+        )
+        total = self.trainer.estimated_stepping_batches
+        freeze_steps = total * hp.freeze_epochs // max(1, self.trainer.max_epochs)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(total, freeze_steps, hp.warmup_fraction))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

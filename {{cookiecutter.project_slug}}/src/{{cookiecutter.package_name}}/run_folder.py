@@ -1,0 +1,90 @@
+"""The run folder: where one ``train`` keeps everything it produces.
+
+    runs/<name>/
+      config.yaml            the fully resolved config (repeat the run with --config)
+      labels.json            class names in index order
+      splits.csv             the split actually used
+      checkpoints/best.ckpt  best validation macro F1 so far
+      checkpoints/last.ckpt  end of the latest epoch (what --resume continues from)
+      metrics.json           final numbers
+      events.out.tfevents.*  TensorBoard
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.package_name }}.config import Config, load_config, make_config, read_yaml
+from {{ cookiecutter.package_name }}.errors import UserError
+
+
+class RunFolder:
+    """Paths inside one run folder."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.config = path / "config.yaml"
+        self.labels = path / "labels.json"
+        self.splits = path / "splits.csv"
+        self.checkpoints = path / "checkpoints"
+        self.best = self.checkpoints / "best.ckpt"
+        self.last = self.checkpoints / "last.ckpt"
+        self.metrics = path / "metrics.json"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def new_run(cfg: Config) -> RunFolder:
+    """Create ``output/name`` for a fresh run; refuse to overwrite an earlier one."""
+    name = cfg.name or datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    run = RunFolder(Path(cfg.output).expanduser() / name)
+    if run.last.exists():
+        raise UserError(f"run folder {run} already holds a run; continue it with --resume {run}, or pick another --name.")
+    try:
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create run folder {run} ({err.strerror}); choose another --output.") from None
+    return run
+
+
+def find_resume(target: str) -> tuple[RunFolder, Path]:
+    """``--resume`` accepts a run folder or a checkpoint inside one; returns the run and the checkpoint."""
+    path = Path(target).expanduser()
+    if path.is_dir():
+        run = RunFolder(path)
+        checkpoint = run.last
+    elif path.suffix == ".ckpt" and path.is_file():
+        checkpoint = path
+        run = RunFolder(path.parent.parent)
+    else:
+        raise UserError(f"--resume {target}: no such run folder or .ckpt file; pass e.g. --resume runs/<name>.")
+    if not checkpoint.is_file():
+        raise UserError(f"{run} has no checkpoints/last.ckpt to resume from (the run stopped before its first epoch ended).")
+    if not run.config.is_file():
+        raise UserError(f"{run} has no config.yaml, so it is not a run folder of this project.")
+    return run, checkpoint
+
+
+def resume_config(run: RunFolder, config_file: str | None, overrides: dict[str, Any]) -> Config:
+    """The saved config of ``run``, with any settings given now on top (e.g. more --epochs)."""
+    saved = read_yaml(run.config)
+    if config_file:
+        saved.update(load_config(config_file).to_dict())
+    saved.update(overrides)
+    saved.update(resume=str(run.path), output=str(run.path.parent), name=run.path.name)
+    return make_config(saved, str(run.config))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a crash or a full disk never leaves half a file behind."""
+    temporary = path.with_suffix(".tmp")
+    try:
+        temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as err:
+        raise UserError(f"cannot write {path} ({err.strerror}); free some disk space and run --resume.") from None

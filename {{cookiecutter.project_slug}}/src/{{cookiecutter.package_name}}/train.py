@@ -1,0 +1,235 @@
+"""Fine-tune a pretrained backbone on your photos. Reads top to bottom like a recipe:
+
+    config -> run folder -> seed -> device -> data -> model -> trainer -> fit -> evaluate -> summary
+
+Run it from the command line:
+
+    {{ cookiecutter.project_slug }} train --data data/my-pets
+    {{ cookiecutter.project_slug }} train --config configs/default.yaml --epochs 5 --batch-size 16
+    {{ cookiecutter.project_slug }} train --resume runs/<name>          # continue after a crash
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+from rich.console import Console
+from rich.table import Table
+from torchmetrics.functional.classification import multiclass_f1_score, multiclass_precision, multiclass_recall
+
+from {{ cookiecutter.package_name }}.callbacks import ImagesPerSecond
+from {{ cookiecutter.package_name }}.config import Config, save_config
+from {{ cookiecutter.package_name }}.data import DatasetSplits, ImageFolderDataModule, find_dataset, write_splits_csv
+from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.model import Classifier, create_backbone, model_data_config
+from {{ cookiecutter.package_name }}.run_folder import RunFolder, find_resume, new_run, write_json
+
+console = Console(soft_wrap=True)  # long lines stay whole in logs instead of wrapping at 80 columns
+
+# Lightning's start-up chatter ("GPU available: False ...") is replaced by our own one-line summaries,
+# and its hints about worker counts are handled by choose_device.
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+warnings.filterwarnings("ignore", ".*overridden `on_after_batch_transfer`.*")  # intended: see Classifier
+warnings.filterwarnings("ignore", ".*callbacks used to create the checkpoint need to be provided.*")
+warnings.filterwarnings("ignore", ".*LeafSpec.*")  # a Lightning/PyTorch version mismatch, harmless
+
+
+def train(cfg: Config) -> RunFolder:
+    """Run one training from a resolved config; returns the run folder it filled."""
+    started = time.perf_counter()
+
+    # 1. Run folder: a new one, or the one we are resuming (same folder, same TensorBoard run).
+    if cfg.resume:
+        run, resume_from = find_resume(cfg.resume)
+    else:
+        run, resume_from = new_run(cfg), None
+    console.print(f"Run folder: [bold]{run}[/]")
+    save_config(cfg, run.config)
+
+    # 2. Seed: the same seed gives the same split, the same augmentations and the same head init.
+    L.seed_everything(cfg.seed, verbose=False)
+
+    # 3. Device: where to train and in which precision, decided once and printed.
+    plan = choose_device(cfg.accelerator, cfg.precision, cfg.num_workers)
+    console.print(plan.description)
+
+    # 4. Data: find the images, split them, remember the classes.
+    splits = find_dataset(cfg.data, cfg.val_fraction, cfg.seed)
+    check_same_classes(run, splits.classes, resuming=resume_from is not None)
+    write_json(run.labels, splits.classes)
+    write_splits_csv(splits, run.splits)
+    describe_data(splits)
+
+    # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
+    #    the checkpoint, so nothing is downloaded.
+    network, source = create_backbone(
+        cfg.backbone, len(splits.classes),
+        pretrained=cfg.pretrained and resume_from is None,
+        weights=cfg.weights if resume_from is None else None,
+    )
+    source = weights_source(cfg) if resume_from else source
+    console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
+    data_config = model_data_config(network, cfg.image_size)
+    model = Classifier(
+        network, cfg.backbone, splits.classes, data_config,
+        lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, weight_decay=cfg.weight_decay,
+        warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
+        freeze_epochs=cfg.freeze_epochs, pretrained_source=source,
+    )
+    if plan.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        model.channels_last = True
+    datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory)
+
+    # 6. Trainer: Lightning runs the loop; callbacks save checkpoints and measure the run.
+    throughput = ImagesPerSecond()
+    trainer = build_trainer(cfg, plan, run, throughput, steps_per_epoch=len(splits.train) // cfg.batch_size)
+
+    # 7. Fit. A crash loses at most the current epoch: last.ckpt is written after every epoch.
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    if trainer.interrupted:
+        raise UserError(f"training stopped early; continue it with: train --resume {run}")
+
+    # 8. Evaluate the best checkpoint once more and write metrics.json.
+    metrics = evaluate(cfg, plan, run, model, datamodule, splits, trainer, throughput, source)
+    metrics["seconds"] = round(time.perf_counter() - started, 1)
+    write_json(run.metrics, metrics)
+
+    # 9. Summary.
+    print_summary(metrics, run)
+    return run
+
+
+def check_same_classes(run: RunFolder, classes: list[str], resuming: bool) -> None:
+    """A resumed run must see the same classes, or its head would mean something else."""
+    import json
+
+    if resuming and run.labels.is_file():
+        saved = json.loads(run.labels.read_text(encoding="utf-8"))
+        if saved != classes:
+            raise UserError(
+                f"the data now has classes {classes} but {run} was trained on {saved}; "
+                "start a new run instead of --resume."
+            )
+
+
+def describe_data(splits: DatasetSplits) -> None:
+    """One line about the data: classes, images per split, and anything skipped."""
+    made = " (val split made from train)" if splits.val_was_made else ""
+    line = (
+        f"Data: {len(splits.classes)} classes; {len(splits.train)} train, {len(splits.val)} val"
+        f"{made}, {len(splits.test)} test images"
+    )
+    skipped = ", ".join(f"{count} {kind}" for kind, count in sorted(splits.skipped.items()))
+    if skipped:
+        line += f"; skipped {skipped}"
+    console.print(line)
+    if splits.empty_classes:
+        console.print(f"[yellow]Warning:[/] empty class folder(s) skipped: {', '.join(splits.empty_classes)}")
+    if not splits.val:
+        raise UserError("no validation images: every class needs at least 2 images (or add a val/ folder).")
+
+
+def weights_source(cfg: Config) -> str:
+    """Where the starting weights came from, in words (saved in metrics.json)."""
+    if cfg.weights:
+        return f"file:{Path(cfg.weights).expanduser().resolve()}"
+    return f"timm:{cfg.backbone}" if cfg.pretrained else "none (random init)"
+
+
+def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: ImagesPerSecond,
+                  steps_per_epoch: int) -> L.Trainer:
+    """Lightning's Trainer with our checkpoints, TensorBoard logger and progress bar."""
+    checkpoints = ModelCheckpoint(
+        dirpath=run.checkpoints,
+        filename="best",
+        monitor="val/f1_macro",
+        mode="max",
+        save_last=True,  # checkpoints/last.ckpt after every epoch: what --resume uses
+        enable_version_counter=False,  # overwrite best.ckpt instead of writing best-v1.ckpt
+    )
+    return L.Trainer(
+        accelerator=plan.lightning_accelerator,
+        devices=1 if cfg.devices == "auto" else cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=plan.precision,
+        max_epochs=cfg.epochs,
+        # Events go straight into the run folder, so `tensorboard --logdir runs` shows every run.
+        logger=TensorBoardLogger(save_dir=run.path, name="", version="", default_hp_metric=False),
+        callbacks=[checkpoints, LearningRateMonitor(logging_interval="step"), throughput, RichProgressBar()],
+        log_every_n_steps=max(1, min(50, steps_per_epoch)),
+        num_sanity_val_steps=0,  # our validation code is tested; start training at once
+        enable_model_summary=False,
+    )
+
+
+def evaluate(cfg: Config, plan: DevicePlan, run: RunFolder, model: Classifier, datamodule: ImageFolderDataModule,
+             splits: DatasetSplits, trainer: L.Trainer, throughput: ImagesPerSecond, source: str) -> dict:
+    """Validate (and test, if there is a test split) the best checkpoint; return metrics.json's content."""
+    best = run.best if run.best.is_file() else run.last
+    evaluator = L.Trainer(
+        accelerator=plan.lightning_accelerator, devices=1, precision=plan.precision, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )
+    val = evaluator.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
+    probs, targets = model.val_results["probs"], model.val_results["targets"]
+    n = len(splits.classes)
+    per_class = {
+        "precision": multiclass_precision(probs, targets, n, average=None).tolist(),
+        "recall": multiclass_recall(probs, targets, n, average=None).tolist(),
+        "f1": multiclass_f1_score(probs, targets, n, average=None).tolist(),
+        "support": torch.bincount(targets, minlength=n).tolist(),
+    }
+    metrics = {
+        "val_acc": round(val["val/acc"], 4),
+        "val_f1_macro": round(val["val/f1_macro"], 4),
+        "val_loss": round(val["val/loss"], 4),
+        "per_class": {
+            name: {key: round(values[i], 4) for key, values in per_class.items()} for i, name in enumerate(splits.classes)
+        },
+    }
+    if splits.test:
+        test = evaluator.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
+        metrics.update(test_acc=round(test["test/acc"], 4), test_f1_macro=round(test["test/f1_macro"], 4))
+        trainer.logger.log_metrics({"test/acc": test["test/acc"], "test/f1_macro": test["test/f1_macro"]},
+                                   step=trainer.global_step)
+    metrics.update(
+        epochs=trainer.current_epoch,
+        best_checkpoint=str(best),
+        train_images_per_s=round(throughput.history[-1], 1) if throughput.history else None,
+        device=plan.accelerator if plan.accelerator != "cuda" else f"cuda ({torch.cuda.get_device_name(0)})",
+        precision=plan.precision,
+        backbone=cfg.backbone,
+        pretrained=source,
+        image_size=cfg.image_size,
+        images={"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+        skipped=dict(splits.skipped),
+    )
+    return metrics
+
+
+def print_summary(metrics: dict, run: RunFolder) -> None:
+    """The final table, then where everything is."""
+    table = Table(title="Result (best checkpoint)", show_header=False)
+    table.add_row("val accuracy", f"{metrics['val_acc']:.1%}")
+    table.add_row("val macro F1", f"{metrics['val_f1_macro']:.3f}")
+    table.add_row("val loss", f"{metrics['val_loss']:.3f}")
+    if "test_acc" in metrics:
+        table.add_row("test accuracy", f"{metrics['test_acc']:.1%}")
+    table.add_row("epochs", str(metrics["epochs"]))
+    table.add_row("time", f"{metrics['seconds']:.0f} s")
+    if metrics["train_images_per_s"]:
+        table.add_row("training speed", f"{metrics['train_images_per_s']:.0f} images/s")
+    console.print(table)
+    console.print(f"Run folder: [bold]{run}[/]  (TensorBoard: tensorboard --logdir {run.path.parent})")
