@@ -24,6 +24,11 @@ PROG = "{{ cookiecutter.project_slug }}"
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake raises ``UsageError`` (one line) instead of printing usage."""
 
+    def __init__(self, *args, **kwargs):
+        # No abbreviations: --epoch must not silently mean --epochs (we suggest it instead).
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
         raise UsageError(f"{message} (see {self.prog} --help)")
 

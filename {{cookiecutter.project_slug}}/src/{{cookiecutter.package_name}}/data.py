@@ -13,6 +13,7 @@ Images leave the DataLoader as uint8 tensors; the model normalises them on the d
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from typing import Any
 import lightning as L
 import torch
 from timm.data import create_transform
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from {{ cookiecutter.package_name }}.cache import DecodedCache, cache_side, fits_in_cache
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.images import is_hidden, is_image_file, load_rgb
 
@@ -192,13 +195,22 @@ class ImageDataset(Dataset):
         self.samples = samples
         self.transform = transform
         self.decode_size = decode_size
+        self.cache: DecodedCache | None = None  # filled by ``fill_cache`` when the images fit in memory
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    def load(self, path: Path) -> Image.Image:
+        return load_rgb(path, min_size=self.decode_size)
+
+    def fill_cache(self, side: int) -> None:
+        """Decode every image once, shrunk to shorter side ``side`` (see cache.py)."""
+        if self.cache is None:
+            self.cache = DecodedCache([sample.path for sample in self.samples], self.load, side)
+
     def __getitem__(self, index: int):
         sample = self.samples[index]
-        image = load_rgb(sample.path, min_size=self.decode_size)
+        image = self.cache[index] if self.cache is not None else self.load(sample.path)
         return self.transform(image), sample.label, index
 
 
@@ -220,6 +232,22 @@ class ImageFolderDataModule(L.LightningDataModule):
             "val": ImageDataset(splits.val, build_transforms(data_config, training=False), decode),
             "test": ImageDataset(splits.test, build_transforms(data_config, training=False), decode),
         }
+
+    def setup(self, stage: str) -> None:
+        """Called by Lightning on every process before fit/validate/test: decode small datasets once.
+
+        Train and val are read every epoch, so they are cached when they fit in memory; test is read once.
+        """
+        if stage not in ("fit", "validate"):
+            return
+        side = cache_side(self.data_config["input_size"][-1], self.data_config["crop_pct"])
+        splits = [self.datasets["train"], self.datasets["val"]] if stage == "fit" else [self.datasets["val"]]
+        # Forked workers share the parent's memory; spawned ones (macOS, Windows) get a copy each.
+        forked = (multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]) == "fork"
+        copies = 1 if self.num_workers == 0 or forked else self.num_workers
+        if fits_in_cache(sum(len(d) for d in self.datasets.values() if d is not self.datasets["test"]), side, copies):
+            for dataset in splits:
+                dataset.fill_cache(side)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]

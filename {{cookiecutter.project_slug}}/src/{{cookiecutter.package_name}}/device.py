@@ -56,9 +56,9 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
     else:
         device, why = requested, "you asked for it"
         if device == "cuda" and not has_cuda:
-            raise UserError("--accelerator gpu was asked for but PyTorch sees no CUDA GPU; use --accelerator auto or cpu.")
+            raise UserError("--accelerator gpu was asked for, but PyTorch sees no CUDA GPU; use auto or cpu.")
         if device == "mps" and not has_mps:
-            raise UserError("--accelerator mps was asked for but no Apple GPU is available; use --accelerator auto or cpu.")
+            raise UserError("--accelerator mps was asked for, but no Apple GPU is available; use auto or cpu.")
 
     if precision == "auto":
         if device == "cuda" and torch.cuda.is_bf16_supported():

@@ -77,7 +77,9 @@ def _load_weights_file(model: nn.Module, path: str) -> None:
     try:
         state = load_state_dict(str(file), use_ema=False)
     except Exception as err:
-        raise UserError(f"could not read weights file {file} ({type(err).__name__}); use a .pth or .safetensors file.") from None
+        raise UserError(
+            f"could not read weights file {file} ({type(err).__name__}); use a .pth or .safetensors file."
+        ) from None
 
     own = model.state_dict()
     for prefix in ("model.", "backbone."):  # a checkpoint of a LightningModule that wraps the model
@@ -104,7 +106,9 @@ def _classifier_prefix(model: nn.Module) -> str:
     raise RuntimeError("timm model has no classifier layer")
 
 
-def create_backbone(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None) -> tuple[nn.Module, str]:
+def create_backbone(
+    name: str, num_classes: int, pretrained: bool = True, weights: str | None = None
+) -> tuple[nn.Module, str]:
     """Build ``name`` with a new ``num_classes`` head. Returns the model and where its weights came from."""
     check_backbone_name(name)
     if weights:
@@ -113,7 +117,9 @@ def create_backbone(name: str, num_classes: int, pretrained: bool = True, weight
         return model, f"file:{Path(weights).expanduser().resolve()}"
     if pretrained:
         if not timm.list_pretrained(name if "." in name else name + ".*"):
-            raise UserError(f"timm has no pretrained weights for '{name}'; pick another backbone or use --no-pretrained.")
+            raise UserError(
+                f"timm has no pretrained weights for '{name}'; pick another backbone or use --no-pretrained."
+            )
         return _pretrained_by_name(name, num_classes), f"timm:{name}"
     return timm.create_model(name, pretrained=False, num_classes=num_classes), "none (random init)"
 

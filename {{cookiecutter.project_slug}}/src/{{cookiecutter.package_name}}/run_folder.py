@@ -44,7 +44,9 @@ def new_run(cfg: Config) -> RunFolder:
     name = cfg.name or datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     run = RunFolder(Path(cfg.output).expanduser() / name)
     if run.last.exists():
-        raise UserError(f"run folder {run} already holds a run; continue it with --resume {run}, or pick another --name.")
+        raise UserError(
+            f"run folder {run} already holds a run; continue it with --resume {run}, or pick another --name."
+        )
     try:
         run.checkpoints.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -64,7 +66,9 @@ def find_resume(target: str) -> tuple[RunFolder, Path]:
     else:
         raise UserError(f"--resume {target}: no such run folder or .ckpt file; pass e.g. --resume runs/<name>.")
     if not checkpoint.is_file():
-        raise UserError(f"{run} has no checkpoints/last.ckpt to resume from (the run stopped before its first epoch ended).")
+        raise UserError(
+            f"{run} has no checkpoints/last.ckpt to resume from (the run stopped before its first epoch ended)."
+        )
     if not run.config.is_file():
         raise UserError(f"{run} has no config.yaml, so it is not a run folder of this project.")
     return run, checkpoint

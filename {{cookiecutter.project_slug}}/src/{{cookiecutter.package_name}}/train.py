@@ -196,7 +196,8 @@ def evaluate(cfg: Config, plan: DevicePlan, run: RunFolder, model: Classifier, d
         "val_f1_macro": round(val["val/f1_macro"], 4),
         "val_loss": round(val["val/loss"], 4),
         "per_class": {
-            name: {key: round(values[i], 4) for key, values in per_class.items()} for i, name in enumerate(splits.classes)
+            name: {key: round(values[i], 4) for key, values in per_class.items()}
+            for i, name in enumerate(splits.classes)
         },
     }
     if splits.test:
