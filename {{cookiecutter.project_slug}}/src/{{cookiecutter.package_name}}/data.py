@@ -169,6 +169,12 @@ def write_splits_csv(splits: DatasetSplits, path: Path) -> None:
                 writer.writerow([sample.path.relative_to(splits.root).as_posix(), splits.classes[sample.label], split])
 
 
+def decode_size(data_config: dict[str, Any]) -> int:
+    """Big JPEGs are decoded at about twice the model's input size: enough detail for random crops,
+    several times faster than full size. predict and export use the same rule."""
+    return 2 * data_config["input_size"][-1]
+
+
 def build_transforms(data_config: dict[str, Any], training: bool):
     """timm's standard transforms for this model's input size, interpolation and crop.
 
@@ -225,8 +231,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
-        # Decode big JPEGs at about twice the training size: enough detail for random crops.
-        decode = 2 * data_config["input_size"][-1]
+        decode = decode_size(data_config)
         self.datasets = {
             "train": ImageDataset(splits.train, build_transforms(data_config, training=True), decode),
             "val": ImageDataset(splits.val, build_transforms(data_config, training=False), decode),

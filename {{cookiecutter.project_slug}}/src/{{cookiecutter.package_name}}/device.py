@@ -23,6 +23,7 @@ class DevicePlan:
     accelerator: str  # "cuda", "mps" or "cpu"
     precision: str  # "bf16-mixed", "16-mixed" or "32"
     num_workers: int  # DataLoader worker processes
+    threads: int  # threads PyTorch computes with (torch.set_num_threads)
     pin_memory: bool  # page-locked host memory speeds up copies to a CUDA GPU
     channels_last: bool  # memory layout that tensor cores prefer
     description: str  # the one line we print at start
@@ -74,10 +75,15 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
 
     cores = cpu_count()
     if num_workers == "auto":
-        # On a GPU, workers decode images while the GPU computes. On a CPU the same cores do both,
-        # so one worker (or none with a single core) keeps loading and training from fighting.
-        num_workers = min(8, cores - 1) if device == "cuda" else min(1, cores - 1)
+        # On a GPU, workers decode images while the GPU computes. On a CPU the same cores do both:
+        # small datasets are decoded once into memory (cache.py), so loading a batch costs a few
+        # percent of a training step and the main process does it between steps; a worker process
+        # would only take cores away from the compute threads. Without a cache (big datasets) one
+        # worker decodes while the others compute, once there are enough cores to share.
+        num_workers = min(8, cores - 1) if device == "cuda" else (0 if cores < 8 else 1)
     num_workers = max(0, int(num_workers))
+    # Compute threads: every core, except those a CPU-side worker keeps busy.
+    threads = max(1, cores - num_workers) if device == "cpu" else max(1, min(cores, torch.get_num_threads()))
 
     name = torch.cuda.get_device_name(0) if device == "cuda" else {"mps": "Apple GPU", "cpu": "CPU"}[device]
     description = (
@@ -89,6 +95,7 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
         accelerator=device,
         precision=precision,
         num_workers=num_workers,
+        threads=threads,
         pin_memory=device == "cuda",
         channels_last=device == "cuda",
         description=description,

@@ -172,8 +172,7 @@ def _notes(image: Image.Image) -> list[str]:
         notes.append("palette")
     if mode == "CMYK":
         notes.append("CMYK")
-    rawmode = image.tile[0][3][0] if image.tile and isinstance(image.tile[0][3], tuple) and image.tile[0][3] else ""
-    if mode.startswith("I;16") or mode == "I" or ";16" in str(rawmode):
+    if mode.startswith("I;16") or mode == "I" or ";16" in _rawmode(image):
         notes.append("16-bit")
     try:
         if image.getexif().get(0x0112, 1) not in (1, None):  # 0x0112: the EXIF orientation tag
@@ -181,6 +180,12 @@ def _notes(image: Image.Image) -> list[str]:
     except Exception:  # unreadable EXIF: the picture itself may still be fine
         pass
     return notes
+
+
+def _rawmode(image: Image.Image) -> str:
+    """How the file stores its pixels (e.g. "RGB;16B" for a 16-bit PNG that Pillow opens as 8-bit RGB)."""
+    args = image.tile[0][3] if image.tile else ""
+    return args if isinstance(args, str) else str(args[0]) if isinstance(args, tuple) and args else ""
 
 
 def difference_hash(image: Image.Image, size: int = HASH_SIZE) -> int:

@@ -61,6 +61,7 @@ def train(cfg: Config) -> RunFolder:
 
     # 3. Device: where to train and in which precision, decided once and printed.
     plan = choose_device(cfg.accelerator, cfg.precision, cfg.num_workers)
+    torch.set_num_threads(plan.threads)  # so data loading and compute do not fight over the cores
     console.print(plan.description)
 
     # 4. Data: find the images, split them, remember the classes.

@@ -1,0 +1,232 @@
+"""How close does the generated project's training come to the hardware's ceiling?
+
+Bakes this template with its defaults (cookiecutter's Python API) into a temporary folder, imports
+THAT generated project's code, writes a real image folder (scikit-learn's digits, no downloads) and
+measures training images per second four ways, in one run, with the same model, batch size,
+precision, threads and DataLoader settings:
+
+    synthetic   train steps on random uint8 batches already on the device: the ceiling
+    loader      the project's train DataLoader alone, batches moved to the device
+    plain_loop  a hand-written PyTorch loop (normalise, forward, backward, step) over that DataLoader
+    template    the project's own ``train`` (Lightning), steady state: its last, unfrozen epoch
+
+The ratios template/synthetic and template/plain_loop are the point: they hold across machines
+when absolute times do not. Run it, e.g. on 2 CPU cores or on a GPU:
+
+    taskset -c 0,1 python benchmarks/throughput.py --device cpu --json cpu.json
+    python benchmarks/throughput.py --device cuda --backbone resnet50 --image-size 224 --batch-size 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from sample_data import write_digits  # noqa: E402
+
+
+def bake(out: Path) -> Path:
+    """Generate a project from this template with every default; returns its folder."""
+    from cookiecutter.main import cookiecutter
+
+    return Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(out), overwrite_if_exists=True))
+
+
+def import_project(project: Path):
+    """Import the generated package from its src/ folder (not from anything installed)."""
+    src = project / "src"
+    (package,) = [p.name for p in src.iterdir() if (p / "__init__.py").is_file()]
+    sys.path.insert(0, str(src))
+    return {name: importlib.import_module(f"{package}.{name}") for name in ("config", "data", "device", "model", "train")}
+
+
+def sync(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def autocast(device: str, precision: str):
+    """The same mixed precision Lightning uses for ``precision`` (nothing for 32)."""
+    import torch
+
+    if precision == "32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float16
+    return torch.autocast(device_type=device, dtype=dtype)
+
+
+class PlainTrainer:
+    """The textbook PyTorch training step, with the project's optimiser, loss and normalisation."""
+
+    def __init__(self, project, num_classes: int, args, plan, data_config):
+        import torch
+
+        torch.manual_seed(0)
+        network, _ = project["model"].create_backbone(args.backbone, num_classes, pretrained=False)
+        self.device = plan.accelerator
+        self.precision = plan.precision
+        self.network = network.to(self.device)
+        if plan.channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.channels_last = plan.channels_last
+        self.network.train()
+        self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=1e-4, weight_decay=0.01)
+        self.scaler = torch.amp.GradScaler(enabled=plan.precision == "16-mixed")
+        self.mean = torch.tensor(data_config["mean"], device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(data_config["std"], device=self.device).view(1, 3, 1, 1)
+        self.to_float = project["data"].images_to_float
+
+    def step(self, images, labels) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        images = self.to_float(images, self.mean, self.std)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.precision):
+            loss = F.cross_entropy(self.network(images), labels, label_smoothing=0.1)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+
+def measure_synthetic(trainer: PlainTrainer, batch: int, size: int, num_classes: int, steps: int, warmup: int) -> float:
+    import torch
+
+    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=trainer.device)
+    labels = torch.randint(0, num_classes, (batch,), device=trainer.device)
+    for _ in range(warmup):
+        trainer.step(images, labels)
+    sync(trainer.device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.step(images, labels)
+    sync(trainer.device)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def timed_epochs(loader, device: str, epochs: int, step=None) -> float:
+    """Images/s of the last of ``epochs`` passes over ``loader``, clocked like the project's
+    ImagesPerSecond callback: from the start of the epoch to the end of its last batch."""
+    rate = 0.0
+    for _ in range(epochs):
+        images_seen = 0
+        start = time.perf_counter()
+        for images, labels, _ in loader:
+            images = images.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            if step is not None:
+                step(images, labels)
+            images_seen += len(labels)
+        sync(device)
+        rate = images_seen / (time.perf_counter() - start)
+    return rate
+
+
+def measure_template(project, data: Path, out: Path, args) -> tuple[float, dict]:
+    """The project's own ``train``, as a user runs it: the frozen epoch, then one full epoch (measured)."""
+    cfg = project["config"].make_config({
+        "data": str(data), "backbone": args.backbone, "pretrained": False, "image_size": args.image_size,
+        "batch_size": args.batch_size, "epochs": args.epochs, "freeze_epochs": 1, "accelerator": args.device,
+        "num_workers": args.num_workers, "output": str(out), "name": "benchmark", "val_fraction": 0.1,
+    })
+    run = project["train"].train(cfg)
+    metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
+    return metrics["train_images_per_s"], metrics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--per-class", type=int, default=None,
+                        help="digits per class (default: 20 on CPU, all ~180 on CUDA)")
+    parser.add_argument("--copies", type=int, default=None,
+                        help="write each digit this many times, for epochs long enough on a fast GPU (default: 1 on CPU, 8 on CUDA)")
+    parser.add_argument("--steps", type=int, default=None, help="timed synthetic steps (default: 6 on CPU, 50 on CUDA)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of the template run; the last one is measured")
+    parser.add_argument("--num-workers", default="auto")
+    parser.add_argument("--json", type=Path, help="also write the figures and settings to this file")
+    args = parser.parse_args()
+    cuda = args.device == "cuda"
+    per_class = args.per_class or (None if cuda else 20)
+    copies = args.copies or (8 if cuda else 1)
+    steps = args.steps or (50 if cuda else 6)
+
+    with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
+        tmp = Path(tmp)
+        project = import_project(bake(tmp / "bake"))
+        import torch
+
+        data = write_digits(tmp / "digits", size=2 * args.image_size, per_class=per_class)
+        if copies > 1:
+            for image in list((data / "train").rglob("*.png")):
+                for copy in range(1, copies):
+                    (image.parent / f"{image.stem}_{copy}.png").write_bytes(image.read_bytes())
+
+        plan = project["device"].choose_device(args.device, "auto", args.num_workers)
+        torch.set_num_threads(plan.threads)
+        print(plan.description)
+        splits = project["data"].find_dataset(data, 0.1, 42)
+        num_classes = len(splits.classes)
+        network, _ = project["model"].create_backbone(args.backbone, num_classes, pretrained=False)
+        data_config = project["model"].model_data_config(network, args.image_size)
+        datamodule = project["data"].ImageFolderDataModule(splits, data_config, args.batch_size, plan.num_workers,
+                                                           plan.pin_memory)
+        datamodule.setup("fit")
+        loader = datamodule.train_dataloader()
+        trainer = PlainTrainer(project, num_classes, args, plan, data_config)
+        figures = {}
+
+        print("synthetic: training on random batches already on the device ...", flush=True)
+        figures["synthetic"] = measure_synthetic(trainer, args.batch_size, args.image_size, num_classes, steps,
+                                                 warmup=10 if cuda else 2)
+        peak_synthetic = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+        print("loader: the project's train DataLoader alone ...", flush=True)
+        figures["loader"] = timed_epochs(loader, plan.accelerator, epochs=2)
+        print("plain_loop: a hand-written PyTorch loop over that DataLoader ...", flush=True)
+        figures["plain_loop"] = timed_epochs(loader, plan.accelerator, epochs=2, step=trainer.step)
+        del loader, datamodule, trainer
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        print("template: the project's own train command ...", flush=True)
+        figures["template"], metrics = measure_template(project, data, tmp / "runs", args)
+
+        result = {key: round(value, 1) for key, value in figures.items()}
+        result["template/synthetic"] = round(figures["template"] / figures["synthetic"], 3)
+        result["template/plain_loop"] = round(figures["template"] / figures["plain_loop"], 3)
+        result["settings"] = {
+            "device": args.device,
+            "device_name": torch.cuda.get_device_name(0) if cuda else "CPU",
+            "backbone": args.backbone, "image_size": args.image_size, "batch_size": args.batch_size,
+            "precision": plan.precision, "threads": torch.get_num_threads(), "num_workers": plan.num_workers,
+            "channels_last": plan.channels_last, "train_images": len(splits.train),
+            "torch": torch.__version__,
+        }
+        if cuda:
+            result["settings"]["gpu_peak_memory_gib"] = {
+                "synthetic": round(peak_synthetic, 2), "template": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+            }
+
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

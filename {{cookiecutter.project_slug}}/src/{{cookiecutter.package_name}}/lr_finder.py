@@ -1,0 +1,106 @@
+"""``--lr auto``: let Lightning's learning-rate finder pick the learning rate before training.
+
+The finder trains for a few dozen batches while raising the learning rate from tiny to huge, records
+the loss, and suggests the rate where the loss falls fastest. The weights are put back afterwards, so
+the real training starts from the same point. The chosen rate is written to the run's config.yaml
+(``lr:``), its curve to TensorBoard (``train/lr_finder``) and to lr_finder.png for report.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.tuner import Tuner
+from matplotlib.figure import Figure
+from rich.console import Console
+
+from {{ cookiecutter.package_name }}.config import AUTO, Config, save_config
+from {{ cookiecutter.package_name }}.dashboard import _writer, figure_to_array
+from {{ cookiecutter.package_name }}.data import ImageFolderDataModule
+from {{ cookiecutter.package_name }}.device import DevicePlan
+from {{ cookiecutter.package_name }}.model import Classifier
+from {{ cookiecutter.package_name }}.run_folder import RunFolder
+
+FALLBACK_LR = 1e-3  # used when the finder cannot suggest anything (too few batches, diverging loss)
+MIN_LR, MAX_LR = 1e-6, 1.0  # the range tried
+MIN_STEPS, MAX_STEPS = 30, 100  # batches tried: enough points for a curve, few enough to be quick
+
+console = Console(soft_wrap=True)
+
+
+@dataclass
+class LrChoice:
+    """The learning rate ``--lr auto`` settled on, and how."""
+
+    lr: float
+    how: str  # in words, for the console and report.md
+    plot: Path | None = None  # lr_finder.png, when the finder ran
+
+
+def choose_lr(cfg: Config, plan: DevicePlan, run: RunFolder, model: Classifier, datamodule: ImageFolderDataModule,
+              trainer: L.Trainer, resume_from: Path | None) -> LrChoice | None:
+    """With ``lr: auto``, find a learning rate, give it to the model and record it in config.yaml.
+
+    Returns None when the config gives a number (nothing to do).
+    """
+    if cfg.lr != AUTO:
+        return None
+    if resume_from is not None:
+        # A resumed run keeps the rate it started with, which its checkpoint remembers.
+        saved = torch.load(resume_from, map_location="cpu", weights_only=True)["hyper_parameters"]["lr"]
+        choice = LrChoice(float(saved), "kept from the run being resumed")
+    else:
+        choice = run_finder(plan, run, model, datamodule, trainer)
+    model.hparams.lr = cfg.lr = choice.lr
+    save_config(cfg, run.config)  # config.yaml now says lr: <number>, so the run can be repeated exactly
+    console.print(f"Learning rate: {choice.lr:.2e} ({choice.how})")
+    return choice
+
+
+def run_finder(plan: DevicePlan, run: RunFolder, model: Classifier, datamodule: ImageFolderDataModule,
+               trainer: L.Trainer) -> LrChoice:
+    """Run Lightning's finder on a throw-away Trainer (one device, no logging, no checkpoints)."""
+    steps = min(MAX_STEPS, max(MIN_STEPS, len(datamodule.train_dataloader())))
+    console.print(f"LR finder: trying learning rates from {MIN_LR:g} to {MAX_LR:g} on {steps} batches ...")
+    search = L.Trainer(
+        accelerator=plan.lightning_accelerator, devices=1, precision=plan.precision,
+        max_steps=steps, logger=False, enable_checkpointing=False, enable_model_summary=False,
+        enable_progress_bar=False, num_sanity_val_steps=0,
+        default_root_dir=run.path,  # where the finder keeps its temporary copy of the weights
+    )
+    # Train what the first epoch trains: only the head when the backbone starts frozen.
+    freeze_epochs, model.hparams.lr = model.hparams.freeze_epochs, FALLBACK_LR  # a number, replaced below
+    if freeze_epochs > 0:
+        model.hparams.freeze_epochs = steps  # more epochs than the search can reach
+    try:
+        finder = Tuner(search).lr_find(model, datamodule=datamodule, min_lr=MIN_LR, max_lr=MAX_LR,
+                                       num_training=steps, update_attr=False)
+    finally:
+        model.hparams.freeze_epochs = freeze_epochs
+    suggestion = finder.suggestion() if finder else None
+    if suggestion is None or not suggestion > 0:
+        return LrChoice(FALLBACK_LR, "the LR finder had too few batches to suggest one; using the default")
+    plot = run.path / "lr_finder.png"
+    figure = finder_figure(finder.results["lr"], finder.results["loss"], suggestion)
+    figure.savefig(plot)
+    writer = _writer(trainer)
+    if writer is not None:
+        writer.add_image("train/lr_finder", figure_to_array(figure), 0, dataformats="HWC")
+    return LrChoice(float(suggestion), "chosen by the LR finder", plot)
+
+
+def finder_figure(lrs: list[float], losses: list[float], chosen: float) -> Figure:
+    """Loss against learning rate (log scale), with the chosen rate marked."""
+    figure = Figure(figsize=(7, 4.5), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    axes.plot(lrs, losses, color="tab:blue")
+    axes.axvline(chosen, color="tab:red", linestyle="--", label=f"chosen: {chosen:.2e}")
+    axes.set_xscale("log")
+    axes.set_xlabel("learning rate (log scale)")
+    axes.set_ylabel("training loss (smoothed)")
+    axes.set_title("LR finder: the chosen rate is where the loss falls fastest")
+    axes.legend()
+    return figure
