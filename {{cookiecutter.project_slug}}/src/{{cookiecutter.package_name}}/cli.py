@@ -77,11 +77,103 @@ def run_train(args: argparse.Namespace) -> None:
     train(cfg)
 
 
+# ---- predict, export, demo ---------------------------------------------------------------------
+def _probability(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability such as 0.6, got {text!r}") from None
+
+
+def _known_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """Every flag of ``parser``, for the did-you-mean hint on a typo."""
+    return [flag for action in parser._actions for flag in action.option_strings]
+
+
+def add_predict(commands) -> None:
+    parser = commands.add_parser(
+        "predict", help="predict the classes of photos with a trained run or an exported bundle",
+        description="Top-k predictions for images and folders of images (searched recursively), "
+        "prepared exactly like the run's validation images.",
+    )
+    parser.add_argument("model", metavar="RUN_OR_BUNDLE", help="runs/<name>, a .ckpt file, or a folder made by export")
+    parser.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+", help="photos and/or folders of photos")
+    parser.add_argument("--top-k", type=int, default=3, metavar="N", help="classes to show per image (default: 3)")
+    parser.add_argument("--csv", metavar="FILE", help="also save one row per image: path,label,probability,label_2,...")
+    parser.add_argument("--threshold", type=_probability, metavar="P",
+                        help="call a prediction 'unsure' when its probability is below P (e.g. 0.6)")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch (default: 32)")
+    parser.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu", "mps"],
+                        help="where to run the model (default: auto)")
+    parser.set_defaults(handler=run_predict, flags=_known_flags(parser))
+
+
+def run_predict(args: argparse.Namespace) -> None:
+    from {{ cookiecutter.package_name }}.predict import predict
+
+    predict(args.model, args.images, top_k=args.top_k, csv_path=args.csv, threshold=args.threshold,
+            batch_size=args.batch_size, accelerator=args.accelerator)
+
+
+def add_export(commands) -> None:
+    parser = commands.add_parser(
+        "export", help="write a bundle that predicts without this project (ONNX or TorchScript)",
+        description="Write model, labels.json, preprocess.json, a standalone predict.py and a README to a "
+        "folder, then check it against PyTorch on the run's validation images and time both. "
+        "Needs: pip install -e .[export]",
+    )
+    parser.add_argument("run", metavar="RUN", help="the run folder to export (runs/<name>) or its .ckpt")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript"], help="default: onnx")
+    parser.add_argument("--output", metavar="DIR", help="bundle folder (default: exports/<run name>-<format>)")
+    parser.add_argument("--data", metavar="DIR", help="where the run's dataset is now, if it has moved")
+    parser.add_argument("--parity-images", type=int, default=64, metavar="N",
+                        help="validation images to compare PyTorch and the export on (default: 64)")
+    parser.add_argument("--latency-runs", type=int, default=50, metavar="N",
+                        help="timed single-image runs; the median is reported (default: 50)")
+    parser.set_defaults(handler=run_export, flags=_known_flags(parser))
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from {{ cookiecutter.package_name }}.export import export
+
+    if args.parity_images < 1 or args.latency_runs < 1:
+        raise UsageError("--parity-images and --latency-runs must be 1 or more.")
+    export(args.run, args.format, args.output, args.data, args.parity_images, args.latency_runs)
+{%- if cookiecutter.include_demo == "yes" %}
+
+
+def add_demo(commands) -> None:
+    parser = commands.add_parser(
+        "demo", help="a web page to try the model on your own photos (Gradio)",
+        description="Start a local web demo: upload a photo, see the top classes. Also answers JSON at "
+        "POST /classify. Needs: pip install -e .[demo]",
+    )
+    parser.add_argument("model", metavar="RUN_OR_BUNDLE", help="runs/<name>, a .ckpt file, or a folder made by export")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this computer only; 0.0.0.0 = your network)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    parser.add_argument("--top-k", type=int, default=3, metavar="N", help="classes to show (default: 3)")
+    parser.add_argument("--share", action="store_true", help="also make a temporary public link through Gradio")
+    parser.set_defaults(handler=run_demo, flags=_known_flags(parser))
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    from {{ cookiecutter.package_name }}.demo import serve
+
+    serve(args.model, host=args.host, port=args.port, top_k=args.top_k, share=args.share)
+{%- endif %}
+
+
 # ---- the command line as a whole -----------------------------------------------------------------
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser, required=True)
     add_train(commands)
+    add_predict(commands)
+    add_export(commands)
+{%- if cookiecutter.include_demo == "yes" %}
+    add_demo(commands)
+{%- endif %}
     return parser
 
 

@@ -51,6 +51,10 @@ class Config:
     weight_decay: float = _setting(0.01, "training", "AdamW weight decay")
     warmup_fraction: float = _setting(0.1, "training", "share of each phase spent warming up the learning rate")
     label_smoothing: float = _setting(0.1, "training", "softens the targets; helps with noisy labels")
+    balance: str = _setting(
+        AUTO, "training", "uneven classes: auto (weighted loss above 3:1), none, weighted-loss or sampler",
+        ("auto", "none", "weighted-loss", "sampler"),
+    )
     seed: int = _setting(42, "training", "random seed: same seed, same split and same run")
 
     # Hardware

@@ -55,7 +55,8 @@ class Dashboard(L.Callback):
         self._drawing_seconds = 0.0
         self._preview_done = False
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
         """Called by Lightning before every training step; the very first batch becomes the preview."""
         if self._preview_done or not trainer.is_global_zero or _writer(trainer) is None:
             return

@@ -1,6 +1,6 @@
-"""Find the images, split them, and feed them to the model.
+"""Feed the images to the model: datasets, transforms and the DataModule.
 
-Folder convention (class names are folder names, sorted)::
+Which images there are, and in which split, is decided in ``folders.py`` (``find_dataset``)::
 
     data/my-pets/train/<class>/*.jpg   required (or the class folders directly in data/my-pets/)
     data/my-pets/val/<class>/*.jpg     optional: if absent, a stratified, seeded split of train
@@ -12,11 +12,8 @@ Images leave the DataLoader as uint8 tensors; the model normalises them on the d
 
 from __future__ import annotations
 
-import csv
 import multiprocessing
-import random
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,149 +21,25 @@ import lightning as L
 import torch
 from timm.data import create_transform
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from {{ cookiecutter.package_name }}.cache import DecodedCache, cache_side, fits_in_cache
-from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.images import is_hidden, is_image_file, load_rgb
-
-SPLIT_NAMES = ("train", "val", "test")
+# find_dataset and friends are imported from here by train.py and the tests.
+from {{ cookiecutter.package_name }}.folders import (  # noqa: F401
+    SPLIT_NAMES,
+    DatasetSplits,
+    Sample,
+    find_dataset,
+    imbalance_ratio,
+    write_skipped_csv,
+    write_splits_csv,
+)
+from {{ cookiecutter.package_name }}.images import load_rgb
 
 # Training augmentation. Random crops keep at least 25% of the photo: timm's ImageNet default (8%)
 # is too aggressive for a short fine-tune on a few hundred images.
 TRAIN_CROP_SCALE = (0.25, 1.0)
 COLOR_JITTER = 0.2
-
-
-@dataclass
-class Sample:
-    path: Path
-    label: int
-
-
-@dataclass
-class DatasetSplits:
-    """What ``find_dataset`` found: class names and the images of each split."""
-
-    root: Path
-    classes: list[str]
-    train: list[Sample]
-    val: list[Sample]
-    test: list[Sample]
-    val_was_made: bool  # True when val is a split of train (no val/ folder)
-    skipped: Counter = field(default_factory=Counter)  # e.g. {"hidden": 2, "not an image": 1}
-    empty_classes: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Images per class per split, for the start-up summary and metrics.json."""
-        table = {name: {split: 0 for split in SPLIT_NAMES} for name in self.classes}
-        for split in SPLIT_NAMES:
-            for sample in getattr(self, split):
-                table[self.classes[sample.label]][split] += 1
-        return table
-
-
-def _images_by_class(folder: Path, skipped: Counter) -> dict[str, list[Path]]:
-    """Class folder name -> its image files (searched recursively, sorted)."""
-    found = {}
-    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p)):
-        images = []
-        for path in sorted(class_dir.rglob("*")):
-            if not path.is_file():
-                continue
-            if any(part.startswith(".") for part in path.relative_to(class_dir).parts):
-                skipped["hidden"] += 1
-            elif is_image_file(path):
-                images.append(path)
-            else:
-                skipped["not an image"] += 1
-        found[class_dir.name] = images
-    return found
-
-
-def stratified_split(paths_by_class: dict[str, list[Path]], fraction: float, seed: int):
-    """Hold out ``fraction`` of every class (at least one image when a class has two or more)."""
-    rng = random.Random(seed)
-    train, val = {}, {}
-    for name, paths in paths_by_class.items():
-        shuffled = sorted(paths)
-        rng.shuffle(shuffled)
-        n_val = max(1, round(len(shuffled) * fraction)) if len(shuffled) >= 2 else 0
-        val[name], train[name] = shuffled[:n_val], shuffled[n_val:]
-    return train, val
-
-
-def find_dataset(data_dir: str | Path, val_fraction: float = 0.2, seed: int = 42) -> DatasetSplits:
-    """Scan a dataset folder into train/val/test lists, or explain in one line why it cannot be used."""
-    root = Path(data_dir).expanduser()
-    if not root.exists():
-        raise UserError(f"data folder {root} does not exist; check the path (put photos in {root}/train/<class>/).")
-    if not root.is_dir():
-        raise UserError(f"--data must be a folder of class folders, but {root} is a file.")
-    train_dir = root / "train" if (root / "train").is_dir() else root
-    if not any(p.is_dir() for p in train_dir.iterdir() if not is_hidden(p)):
-        if any(is_image_file(p) for p in train_dir.iterdir()):
-            raise UserError(
-                f"{root} holds images but no class folders; it looks like one class. "
-                f"Point --data at its parent folder, the one that contains a folder per class."
-            )
-        raise UserError(f"{root} has no class folders; put photos in {root}/train/<class>/ (one folder per class).")
-
-    skipped: Counter = Counter()
-    train_paths = _images_by_class(train_dir, skipped)
-    if train_dir is root:
-        for split in ("val", "test"):  # split folders sitting next to classes are not classes
-            train_paths.pop(split, None)
-    empty = [name for name, paths in train_paths.items() if not paths]
-    train_paths = {name: paths for name, paths in train_paths.items() if paths}
-    classes = sorted(train_paths)
-    if len(classes) < 2:
-        raise UserError(
-            f"{train_dir} has {len(classes)} class folder(s) with images; a classifier needs at least 2 "
-            "(one folder per class, with photos inside)."
-        )
-    index = {name: i for i, name in enumerate(classes)}
-
-    def to_samples(paths_by_class: dict[str, list[Path]]) -> list[Sample]:
-        return [Sample(p, index[name]) for name, paths in paths_by_class.items() if name in index for p in paths]
-
-    def other_split(name: str) -> dict[str, list[Path]]:
-        folder = root / name
-        if train_dir is root or not folder.is_dir():
-            return {}
-        found = _images_by_class(folder, skipped)
-        unknown = sorted(set(found) - set(index))
-        if unknown:
-            raise UserError(
-                f"{folder} has class folder(s) {', '.join(unknown)} that are not in {train_dir}; "
-                "every class needs training images."
-            )
-        return found
-
-    val_paths = other_split("val")
-    val_was_made = not any(val_paths.values())
-    if val_was_made:
-        train_paths, val_paths = stratified_split(train_paths, val_fraction, seed)
-    return DatasetSplits(
-        root=root,
-        classes=classes,
-        train=to_samples(train_paths),
-        val=to_samples(val_paths),
-        test=to_samples(other_split("test")),
-        val_was_made=val_was_made,
-        skipped=skipped,
-        empty_classes=empty,
-    )
-
-
-def write_splits_csv(splits: DatasetSplits, path: Path) -> None:
-    """The split actually used, one row per image: path (relative to the data folder), class, split."""
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["path", "class", "split"])
-        for split in SPLIT_NAMES:
-            for sample in getattr(splits, split):
-                writer.writerow([sample.path.relative_to(splits.root).as_posix(), splits.classes[sample.label], split])
 
 
 def decode_size(data_config: dict[str, Any]) -> int:
@@ -224,9 +97,10 @@ class ImageFolderDataModule(L.LightningDataModule):
     """Serves the train/val/test splits found by ``find_dataset`` with timm's transforms."""
 
     def __init__(self, splits: DatasetSplits, data_config: dict[str, Any], batch_size: int,
-                 num_workers: int = 0, pin_memory: bool = False):
+                 num_workers: int = 0, pin_memory: bool = False, balanced_sampling: bool = False):
         super().__init__()
         self.splits = splits
+        self.balanced_sampling = balanced_sampling  # --balance sampler: small classes drawn more often
         self.data_config = data_config
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -256,10 +130,12 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
+        sampler = balanced_sampler(dataset.samples) if shuffle and self.balanced_sampling else None
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             # A last batch of one image would break BatchNorm in training mode.
             drop_last=shuffle and len(dataset) > self.batch_size,
             num_workers=self.num_workers,
@@ -278,6 +154,22 @@ class ImageFolderDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         """Called by Lightning's ``trainer.test``: the test split, evaluated once after training."""
         return self._loader("test", shuffle=False)
+
+
+def class_weights(counts: list[int]) -> list[float]:
+    """Loss weight per class, inversely proportional to its number of training images (mean weight 1).
+
+    With these weights a mistake on a rare class costs as much, in total, as one on a common class.
+    """
+    present = [count for count in counts if count > 0]
+    return [len(present) * (1 / count) / sum(1 / c for c in present) if count else 0.0 for count in counts]
+
+
+def balanced_sampler(samples: list[Sample]) -> WeightedRandomSampler:
+    """Draws training images so that every class comes up equally often (with replacement)."""
+    counts = Counter(sample.label for sample in samples)
+    weights = [1.0 / counts[sample.label] for sample in samples]
+    return WeightedRandomSampler(weights, num_samples=len(samples), replacement=True)
 
 
 def images_to_float(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,10 @@ SPLIT_NAMES = ("train", "val", "test")
 # Other names people (and dataset exporters) give the split folders, compared in lowercase.
 SPLIT_ALIASES = {"train": ("train", "training"), "val": ("val", "valid", "validation"), "test": ("test", "testing")}
 
+# Biggest class / smallest class above this is worth handling: check-data warns, train --balance auto
+# weights the loss.
+IMBALANCE_LIMIT = 3.0
+
 # Why a file was left out, as written in skipped.csv and counted in the start-up summary.
 HIDDEN, NOT_AN_IMAGE, OUTSIDE, UNREADABLE, NO_TRAIN = (
     "hidden", "not an image", "not in a class folder", "unreadable", "class has no training images",

@@ -156,7 +156,8 @@ class Classifier(L.LightningModule):
     def __init__(self, model: nn.Module, backbone: str, class_names: list[str], data_config: dict[str, Any],
                  lr: float = 1e-3, backbone_lr_factor: float = 0.1, weight_decay: float = 0.01,
                  warmup_fraction: float = 0.1, label_smoothing: float = 0.1, freeze_epochs: int = 1,
-                 pretrained_source: str = "none", project: str = PROJECT):
+                 pretrained_source: str = "none", project: str = PROJECT,
+                 class_weights: list[float] | None = None):
         super().__init__()
         # Everything except the network itself goes into the checkpoint, so predict/export can rebuild it.
         self.save_hyperparameters(ignore=["model"])
@@ -165,6 +166,9 @@ class Classifier(L.LightningModule):
         num_classes = len(class_names)
         self.register_buffer("mean", torch.tensor(data_config["mean"]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(data_config["std"]).view(1, 3, 1, 1), persistent=False)
+        # --balance weighted-loss: rare classes weigh more in the training loss (None: all equal).
+        weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.train_f1 = MulticlassF1Score(num_classes, average="macro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -211,7 +215,7 @@ class Classifier(L.LightningModule):
         """Called by Lightning for every training batch; returns the loss to minimise."""
         images, labels, _ = batch
         logits = self(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+        loss = F.cross_entropy(logits, labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
         self.train_acc(logits, labels)
         self.train_f1(logits, labels)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(labels))

@@ -4,6 +4,7 @@
       config.yaml            the fully resolved config (repeat the run with --config)
       labels.json            class names in index order
       splits.csv             the split actually used
+      skipped.csv            files left out (hidden, not images, unreadable), and why
       checkpoints/best.ckpt  best validation macro F1 so far
       checkpoints/last.ckpt  end of the latest epoch (what --resume continues from)
       metrics.json           final numbers
@@ -30,6 +31,7 @@ class RunFolder:
         self.config = path / "config.yaml"
         self.labels = path / "labels.json"
         self.splits = path / "splits.csv"
+        self.skipped = path / "skipped.csv"
         self.checkpoints = path / "checkpoints"
         self.best = self.checkpoints / "best.ckpt"
         self.last = self.checkpoints / "last.ckpt"

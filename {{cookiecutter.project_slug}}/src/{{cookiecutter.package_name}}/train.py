@@ -1,6 +1,6 @@
 """Fine-tune a pretrained backbone on your photos. Reads top to bottom like a recipe:
 
-    config -> run folder -> seed -> device -> data -> model -> trainer -> fit -> evaluate -> summary
+    config -> run folder -> seed -> device -> data -> model -> trainer -> fit -> evaluate -> report -> summary
 
 Run it from the command line:
 
@@ -11,6 +11,7 @@ Run it from the command line:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -26,10 +27,22 @@ from torchmetrics.functional.classification import multiclass_f1_score, multicla
 
 from {{ cookiecutter.package_name }}.callbacks import ImagesPerSecond
 from {{ cookiecutter.package_name }}.config import Config, save_config
-from {{ cookiecutter.package_name }}.data import DatasetSplits, ImageFolderDataModule, find_dataset, write_splits_csv
+from {{ cookiecutter.package_name }}.dashboard import Dashboard, find_dashboard, log_final_results
+from {{ cookiecutter.package_name }}.data import (
+    DatasetSplits,
+    ImageFolderDataModule,
+    class_weights,
+    find_dataset,
+    imbalance_ratio,
+    write_skipped_csv,
+    write_splits_csv,
+)
+from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
 from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.lr_finder import choose_lr
 from {{ cookiecutter.package_name }}.model import Classifier, create_backbone, model_data_config
+from {{ cookiecutter.package_name }}.report import write_report
 from {{ cookiecutter.package_name }}.run_folder import RunFolder, find_resume, new_run, write_json
 
 console = Console(soft_wrap=True)  # long lines stay whole in logs instead of wrapping at 80 columns
@@ -64,12 +77,15 @@ def train(cfg: Config) -> RunFolder:
     torch.set_num_threads(plan.threads)  # so data loading and compute do not fight over the cores
     console.print(plan.description)
 
-    # 4. Data: find the images, split them, remember the classes.
-    splits = find_dataset(cfg.data, cfg.val_fraction, cfg.seed)
+    # 4. Data: find the images, decode each once (unreadable ones are left out and listed in
+    #    skipped.csv, so a bad file cannot stop training mid-epoch), split them, remember the classes.
+    splits = find_dataset(cfg.data, cfg.val_fraction, cfg.seed, check_images=True)
     check_same_classes(run, splits.classes, resuming=resume_from is not None)
     write_json(run.labels, splits.classes)
     write_splits_csv(splits, run.splits)
-    describe_data(splits)
+    write_skipped_csv(splits, run.skipped)
+    describe_data(splits, run)
+    loss_weights, balanced_sampling, balance = choose_balance(cfg.balance, splits)
 
     # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
     #    the checkpoint, so nothing is downloaded.
@@ -85,36 +101,44 @@ def train(cfg: Config) -> RunFolder:
         network, cfg.backbone, splits.classes, data_config,
         lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, weight_decay=cfg.weight_decay,
         warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
-        freeze_epochs=cfg.freeze_epochs, pretrained_source=source,
+        freeze_epochs=cfg.freeze_epochs, pretrained_source=source, class_weights=loss_weights,
     )
     if plan.channels_last:
         model = model.to(memory_format=torch.channels_last)
         model.channels_last = True
-    datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory)
+    datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory,
+                                       balanced_sampling=balanced_sampling)
 
     # 6. Trainer: Lightning runs the loop; callbacks save checkpoints and measure the run.
     throughput = ImagesPerSecond()
     trainer = build_trainer(cfg, plan, run, throughput, steps_per_epoch=len(splits.train) // cfg.batch_size)
+    # With --lr auto, a short learning-rate search picks the rate (and config.yaml records it).
+    lr_choice = choose_lr(cfg, plan, run, model, datamodule, trainer, resume_from)
 
     # 7. Fit. A crash loses at most the current epoch: last.ckpt is written after every epoch.
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     if trainer.interrupted:
         raise UserError(f"training stopped early; continue it with: train --resume {run}")
 
     # 8. Evaluate the best checkpoint once more and write metrics.json.
     metrics = evaluate(cfg, plan, run, model, datamodule, splits, trainer, throughput, source)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
+    metrics["balance"] = balance
     write_json(run.metrics, metrics)
 
-    # 9. Summary.
+    # 9. Report: the final pictures and scores in TensorBoard, and report.md in the run folder.
+    log_final_results(trainer, model, cfg.to_dict(), metrics)
+    history = find_dashboard(trainer).history
+    report = write_report(run, cfg, metrics, model.val_results, splits, history, lr_choice)
+    console.print(f"Report: [bold]{report}[/]")
+
+    # 10. Summary.
     print_summary(metrics, run)
     return run
 
 
 def check_same_classes(run: RunFolder, classes: list[str], resuming: bool) -> None:
     """A resumed run must see the same classes, or its head would mean something else."""
-    import json
-
     if resuming and run.labels.is_file():
         saved = json.loads(run.labels.read_text(encoding="utf-8"))
         if saved != classes:
@@ -124,7 +148,7 @@ def check_same_classes(run: RunFolder, classes: list[str], resuming: bool) -> No
             )
 
 
-def describe_data(splits: DatasetSplits) -> None:
+def describe_data(splits: DatasetSplits, run: RunFolder | None = None) -> None:
     """One line about the data: classes, images per split, and anything skipped."""
     made = " (val split made from train)" if splits.val_was_made else ""
     line = (
@@ -133,12 +157,41 @@ def describe_data(splits: DatasetSplits) -> None:
     )
     skipped = ", ".join(f"{count} {kind}" for kind, count in sorted(splits.skipped.items()))
     if skipped:
-        line += f"; skipped {skipped}"
+        line += f"; skipped {skipped}" + (f" (listed in {run.skipped})" if run else "")
     console.print(line)
+    if splits.skipped.get("unreadable"):
+        console.print(f"[yellow]Warning:[/] {splits.skipped['unreadable']} image file(s) cannot be decoded and are "
+                      "left out; check-data DATA_DIR lists them with the reason.")
     if splits.empty_classes:
         console.print(f"[yellow]Warning:[/] empty class folder(s) skipped: {', '.join(splits.empty_classes)}")
     if not splits.val:
         raise UserError("no validation images: every class needs at least 2 images (or add a val/ folder).")
+
+
+def choose_balance(balance: str, splits: DatasetSplits) -> tuple[list[float] | None, bool, str]:
+    """Resolve --balance into (loss weights or None, balanced sampling?, what was chosen), and say it.
+
+    ``auto`` weights the loss when the biggest class has more than 3x the images of the smallest:
+    otherwise the model learns that guessing the big class is usually right.
+    """
+    counts = splits.train_counts()
+    ratio = imbalance_ratio(counts)
+    biggest = splits.classes[counts.index(max(counts))]
+    smallest = splits.classes[counts.index(min(counts))]
+    uneven = f"{biggest} has {ratio:.1f}x the training images of {smallest}"
+    if balance == "auto":
+        balance = "weighted-loss" if ratio > IMBALANCE_LIMIT else "none"
+        if balance == "weighted-loss":
+            console.print(f"Balance: classes are uneven ({uneven}), so the training loss weights each class by "
+                          "1/its size (--balance auto; --balance none turns it off).")
+    elif balance == "weighted-loss":
+        console.print(f"Balance: the training loss weights each class by 1/its size ({uneven}).")
+    elif balance == "sampler":
+        console.print(f"Balance: training batches draw every class equally often ({uneven}).")
+    elif ratio > IMBALANCE_LIMIT:
+        console.print(f"Balance: none, although classes are uneven ({uneven}).")
+    weights = class_weights(counts) if balance == "weighted-loss" else None
+    return weights, balance == "sampler", balance
 
 
 def weights_source(cfg: Config) -> str:
@@ -168,7 +221,9 @@ def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: Ima
         max_epochs=cfg.epochs,
         # Events go straight into the run folder, so `tensorboard --logdir runs` shows every run.
         logger=TensorBoardLogger(save_dir=run.path, name="", version="", default_hp_metric=False),
-        callbacks=[checkpoints, LearningRateMonitor(logging_interval="step"), throughput, RichProgressBar()],
+        callbacks=[checkpoints, LearningRateMonitor(logging_interval="step"), throughput, Dashboard(),
+                   RichProgressBar()],
+        default_root_dir=run.path,  # anything Lightning writes outside the logger stays in the run folder
         log_every_n_steps=max(1, min(50, steps_per_epoch)),
         num_sanity_val_steps=0,  # our validation code is tested; start training at once
         enable_model_summary=False,
