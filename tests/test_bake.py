@@ -21,12 +21,22 @@ COMMON_FILES = {
 }
 # Files that exist only when their option is chosen.
 OPTIONAL_FILES = {
-    ("include_demo", "yes"): set(),
+    ("include_demo", "yes"): {"src/PKG/demo.py", "tests/test_demo.py"},
     ("license", "MIT"): {"LICENSE"},
     ("license", "Apache-2.0"): {"LICENSE"},
     ("license", "BSD-3-Clause"): {"LICENSE"},
 }
 EXPECTED_FILES = COMMON_FILES  # extended below by the feature sections
+# Data you can trust: check-data, robust image loading, Oxford-IIIT Pet.
+EXPECTED_FILES = EXPECTED_FILES | {
+    "src/PKG/audit.py", "src/PKG/folders.py", "src/PKG/pets.py", "tests/messy_data.py",
+    "tests/test_images.py", "tests/test_data.py", "tests/test_audit.py", "tests/test_pets.py",
+}
+# From model to people: predict, export (the standalone bundle script), demo (optional, above).
+EXPECTED_FILES = EXPECTED_FILES | {
+    "src/PKG/predict.py", "src/PKG/export.py", "src/PKG/bundle_predict.py",
+    "tests/test_predict.py", "tests/test_export.py",
+}
 
 COMBINATIONS = [dict(zip(CHOICES, values)) for values in itertools.product(*CHOICES.values())]
 
@@ -98,3 +108,12 @@ def test_awkward_project_names_render_safely(tmp_path: Path, name: str, slug: st
     assert (project / "src" / package).is_dir()
     assert name in (project / "README.md").read_text(encoding="utf-8")
     assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()
+
+
+@pytest.mark.parametrize("example_dataset", ["oxford-pets", "none"])
+def test_readme_shows_download_pets_only_when_oxford_pets_is_chosen(tmp_path: Path, example_dataset: str) -> None:
+    """Choosing the Oxford-IIIT Pet example puts its one download command in the README."""
+    project = bake(tmp_path, example_dataset=example_dataset)
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert ("pet-classifier download-pets data/oxford-pets" in readme) == (example_dataset == "oxford-pets")
+    assert "\n\n\n" not in readme  # the optional section leaves no gap behind

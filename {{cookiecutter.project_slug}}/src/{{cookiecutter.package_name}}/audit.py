@@ -47,8 +47,12 @@ from {{ cookiecutter.package_name }}.images import ImageCheck, inspect_image
 # Edit here: the thresholds behind the warnings.
 MIN_SIDE = 32  # images smaller than this (pixels, either side) carry little for the model to learn
 MIN_IMAGES = 10  # a class with fewer training images than this is hard to learn and to measure
-NEAR_BITS = 5  # perceptual-hash bits (of 64) that may differ for two files to be the same picture
-NEAR_COLOUR = 12  # ... and how far apart their 4x4 colour thumbnails may be (mean, in 0..255 levels)
+# Two files are the same picture when their perceptual hashes differ in at most NEAR_BITS of 64 bits
+# and their 8x8 colour thumbnails by at most NEAR_PIXELS grey levels (mean, 0..255). Calibrated so that
+# a photo halved, doubled, cropped by 2% or re-saved as JPEG (quality 70) is caught, while none of the
+# 64,620 pairs of the look-alike drawings in tests/conftest.py is (similar is not the same).
+NEAR_BITS = 5
+NEAR_PIXELS = 4.0
 SHOW = 5  # files listed per problem without --all
 
 POOL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
@@ -85,19 +89,21 @@ def check_images(paths: Iterable[Path | str], hashes: bool = True, processes: in
 
 
 class _progress_bar:
-    """A rich progress bar on stderr (so a report piped to a file stays clean); silent when off."""
+    """A rich progress bar on stderr, so a report piped to a file stays clean (in a log: its final state)."""
 
     def __init__(self, description: str, total: int, enabled: bool):
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
         self.description, self.total, self.enabled = description, total, enabled
 
     def __enter__(self):
         if not self.enabled:
             return lambda: None
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=Console(stderr=True), transient=False)
+                            console=self.console, transient=False)
         self.bar.start()
         task = self.bar.add_task(self.description, total=self.total)
         return lambda: self.bar.advance(task)
@@ -110,7 +116,7 @@ class _progress_bar:
 def find_unreadable(paths: Iterable[Path]) -> dict[Path, str]:
     """The fast path ``train`` runs first: every image decoded, no hashes. Returns path -> reason."""
     checks = check_images(paths, hashes=False, description="Checking that every image opens")
-    return {Path(c.path): f"{c.problem} ({c.reason})" for c in checks if c.problem}
+    return {Path(c.path): f"{c.problem} - {c.reason}" for c in checks if c.problem}
 
 
 # ---- the report --------------------------------------------------------------------------------------
@@ -172,7 +178,7 @@ def audit(data_dir: str | Path, processes: int | None = None, progress: bool = T
     classes = _class_table(scan, by_path)
     train_counts = {name: row["train"] for name, row in classes.items()}
     problems += _class_problems(scan, classes)
-    problems += _duplicate_problems(good, where, scan.root)
+    problems += _duplicate_problems(good, where, scan.root, val_is_made="val" not in scan.split_dirs)
     balance = _balance(train_counts)
     if balance["imbalanced"]:
         problems.append(Problem(
@@ -214,6 +220,11 @@ def audit(data_dir: str | Path, processes: int | None = None, progress: bool = T
     )
 
 
+def _count(number: int, singular: str, plural: str) -> str:
+    """'1 image file', '2 image files'."""
+    return f"{number} {singular if number == 1 else plural}"
+
+
 def _relative(path: Path | str, root: Path) -> str:
     try:
         return Path(path).relative_to(root).as_posix()
@@ -231,27 +242,34 @@ def _file_problems(scan: FolderScan, by_path: dict[Path, ImageCheck]) -> list[Pr
     """Files that cannot be used, or barely: unreadable, not images, hidden, tiny."""
     root = scan.root
     problems = []
-    for kind, what in (("corrupt", "corrupt image files (they fail to decode)"),
-                       ("truncated", "truncated image files (cut off, e.g. a half-finished download)"),
-                       ("not an image", "files with an image extension that are not images")):
+    for kind, *what in (("corrupt", "corrupt image file (it fails to decode)",
+                         "corrupt image files (they fail to decode)"),
+                        ("truncated", "truncated image file (cut off, e.g. a half-finished download)",
+                         "truncated image files (cut off, e.g. half-finished downloads)"),
+                        ("not an image", "file with an image extension that is not an image",
+                         "files with an image extension that are not images")):
         bad = {_relative(p, root): c.reason for p, c in by_path.items() if c.problem == kind}
         if bad:
-            problems.append(Problem(kind, "warning", f"{len(bad)} {what}; train leaves them out.",
-                                    sorted(bad), reasons=bad))
+            problems.append(Problem(kind, "warning", f"Unreadable: {_count(len(bad), *what)}; train leaves "
+                                    f"{'it' if len(bad) == 1 else 'them'} out.", sorted(bad), reasons=bad))
     for reason, kind, severity, what in (
-        (NOT_AN_IMAGE, "non-image files", "info", "files that are not images (by extension); train skips them"),
-        (HIDDEN, "hidden files", "info", "hidden or system files (.DS_Store, Thumbs.db, ...); train skips them"),
-        (OUTSIDE, "not in a class folder", "info", "files outside any class folder; train skips them"),
+        (NOT_AN_IMAGE, "non-image files", "info", ("file that is not an image (by its extension)",
+                                                   "files that are not images (by their extension)")),
+        (HIDDEN, "hidden files", "info", ("hidden or system file (.DS_Store, Thumbs.db, ...)",
+                                          "hidden or system files (.DS_Store, Thumbs.db, ...)")),
+        (OUTSIDE, "not in a class folder", "info", ("file outside any class folder", "files outside any class folder")),
     ):
         paths = sorted(_relative(p, root) for p, why in scan.skipped.items() if why == reason)
         if paths:
-            problems.append(Problem(kind, severity, f"{len(paths)} {what}.", paths))
+            problems.append(Problem(kind, severity, f"Skipped: {_count(len(paths), *what)}.", paths))
     tiny = sorted(_relative(p, root) for p, c in by_path.items()
                   if not c.problem and min(c.width, c.height) < MIN_SIDE)
     if tiny:
-        problems.append(Problem("tiny images", "warning",
-                                f"{len(tiny)} images smaller than {MIN_SIDE} px on a side: too small to learn much from.",
-                                tiny))
+        problems.append(Problem(
+            "tiny images", "warning",
+            f"Tiny: {_count(len(tiny), 'image', 'images')} smaller than {MIN_SIDE} px on a side, "
+            "too small to learn much from.", tiny,
+        ))
     return problems
 
 
@@ -274,14 +292,15 @@ def _class_problems(scan: FolderScan, classes: dict[str, dict[str, int]]) -> lis
     if empty:
         problems.append(Problem(
             "empty classes", "warning",
-            f"{len(empty)} class folder(s) with no readable training image: {', '.join(empty)}; train skips them.",
+            f"Empty: {_count(len(empty), 'class folder', 'class folders')} with no readable training image "
+            f"({', '.join(empty)}); train skips them.",
             [_relative(train_dir / name, scan.root) for name in empty],
         ))
     few = [name for name in scan.images["train"] if 0 < classes[name]["train"] < MIN_IMAGES]
     if few:
         problems.append(Problem(
             "small classes", "warning",
-            f"{len(few)} class(es) with fewer than {MIN_IMAGES} training images: "
+            f"Small: {len(few)} class(es) with fewer than {MIN_IMAGES} training images: "
             + ", ".join(f"{name} ({classes[name]['train']})" for name in few) + "; add photos if you can.",
             [_relative(train_dir / name, scan.root) for name in few],
         ))
@@ -308,14 +327,15 @@ def _balance(train_counts: dict[str, int]) -> dict[str, Any]:
 
 
 # ---- duplicates ----------------------------------------------------------------------------------
-def _duplicate_problems(good: list[ImageCheck], where: dict[str, tuple[str, str]], root: Path) -> list[Problem]:
+def _duplicate_problems(good: list[ImageCheck], where: dict[str, tuple[str, str]], root: Path,
+                        val_is_made: bool = False) -> list[Problem]:
     """Exact copies (same bytes) and near copies (same picture resized or re-saved), by where they sit."""
     problems = []
     exact = defaultdict(list)
     for check in good:
         exact[check.sha1].append(check.path)
     exact_groups = [sorted(paths) for paths in exact.values() if len(paths) > 1]
-    problems += _classify_groups(exact_groups, where, root, "exact duplicates", "identical files")
+    problems += _classify_groups(exact_groups, where, root, "exact duplicates", "identical files", val_is_made)
 
     # Near copies: compare one file per distinct content, then drop groups that are all one content.
     unique = [paths[0] for paths in exact.values()]
@@ -325,15 +345,16 @@ def _duplicate_problems(good: list[ImageCheck], where: dict[str, tuple[str, str]
         members = sorted(p for representative in group for p in exact[first[representative].sha1])
         near_groups.append(members)
     problems += _classify_groups(near_groups, where, root, "near duplicates",
-                                 "near-identical pictures (resized, re-saved or lightly edited copies)")
+                                 "near-identical pictures (resized, re-saved or lightly edited copies)", val_is_made)
     return problems
 
 
 def _classify_groups(groups: list[list[str]], where: dict[str, tuple[str, str]], root: Path,
-                     name: str, what: str) -> list[Problem]:
+                     name: str, what: str, val_is_made: bool) -> list[Problem]:
     """Split duplicate groups by what they mean: in one class, in several classes, in several splits."""
+    leak = "; the val split that train makes may put one copy in val" if val_is_made else ""
     kinds = {
-        "within a class": ([], "info", "in the same class (harmless, but they count twice)"),
+        "within a class": ([], "info", f"in the same class (they count twice{leak})"),
         "across classes": ([], "warning", "in different classes: which label is right? (label conflict)"),
         "across splits": ([], "warning", "in both train and val/test: the score would be measured on "
                                          "photos the model trained on (leakage)"),
@@ -353,7 +374,7 @@ def _classify_groups(groups: list[list[str]], where: dict[str, tuple[str, str]],
         if found:
             relative = [[_relative(p, root) for p in group] for group in found]
             problems.append(Problem(
-                f"{name} {kind}", severity, f"{len(found)} group(s) of {what} {meaning}.",
+                f"{name} {kind}", severity, f"Duplicates: {len(found)} group(s) of {what} {meaning}.",
                 [p for group in relative for p in group], groups=relative,
             ))
     return problems
@@ -368,8 +389,8 @@ def _popcount(values: np.ndarray) -> np.ndarray:
 
 
 def near_duplicate_groups(checks: list[ImageCheck], max_bits: int = NEAR_BITS,
-                          max_colour: float = NEAR_COLOUR) -> list[list[str]]:
-    """Groups of paths whose pictures look the same: hashes at most ``max_bits`` apart and similar colours.
+                          max_pixels: float = NEAR_PIXELS) -> list[list[str]]:
+    """Groups of paths whose pictures look the same: close hashes, confirmed by close thumbnails.
 
     Every pair is compared (n^2/2 64-bit comparisons, vectorised: about a second for 20,000 images).
     """
@@ -377,7 +398,7 @@ def near_duplicate_groups(checks: list[ImageCheck], max_bits: int = NEAR_BITS,
     if n < 2:
         return []
     hashes = np.array([c.dhash for c in checks], dtype=np.uint64)
-    colours = np.frombuffer(b"".join(c.colour for c in checks), dtype=np.uint8).reshape(n, -1).astype(np.int16)
+    thumbnails = np.frombuffer(b"".join(c.thumbnail for c in checks), dtype=np.uint8).reshape(n, -1).astype(np.int16)
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -396,7 +417,7 @@ def near_duplicate_groups(checks: list[ImageCheck], max_bits: int = NEAR_BITS,
         i, j = i[keep], j[keep]
         for begin in range(0, len(i), 100_000):  # bounded memory when many images look alike
             a, b = i[begin:begin + 100_000], j[begin:begin + 100_000]
-            close = np.abs(colours[a] - colours[b]).mean(axis=1) <= max_colour
+            close = np.abs(thumbnails[a] - thumbnails[b]).mean(axis=1) <= max_pixels
             for x, y in zip(a[close].tolist(), b[close].tolist(), strict=True):
                 parent[find(x)] = find(y)
     groups = defaultdict(list)
@@ -481,8 +502,8 @@ def check_data(data_dir: str, json_path: str | None = None, show_all: bool = Fal
         report = audit(data_dir, processes=processes)
     except UserError as err:  # nothing to audit (missing path, no class folders): still leave the JSON
         if json_path:
-            write_report_json(Report(str(data_dir), "", {}, 0, 0, {}, {}, {}, [Problem("cannot train", "error", str(err))],
-                                     False, str(err)), json_path)
+            problems = [Problem("cannot train", "error", str(err))]
+            write_report_json(Report(str(data_dir), "", {}, 0, 0, {}, {}, {}, problems, False, str(err)), json_path)
         raise
     print_report(report, show_all)
     if json_path:

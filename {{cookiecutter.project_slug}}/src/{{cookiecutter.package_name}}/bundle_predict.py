@@ -15,6 +15,7 @@ project or PyTorch at the top.)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import sys
@@ -41,10 +42,8 @@ def load_rgb(path: str | Path, min_size: int | None = None) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image.load()
-            try:
+            with contextlib.suppress(Exception):  # a broken EXIF block: keep the pixels as they are
                 image = ImageOps.exif_transpose(image)
-            except Exception:  # a broken EXIF block: keep the pixels as they are
-                pass
         return to_rgb(image)
 
 
@@ -88,7 +87,8 @@ def preprocess(image: Image.Image, config: dict) -> np.ndarray:
     width, height = image.size
     if crop_w > width or crop_h > height:  # smaller than the crop: pad with black around it first
         padded = Image.new("RGB", (max(width, crop_w), max(height, crop_h)))
-        padded.paste(image, ((crop_w - width) // 2 if crop_w > width else 0, (crop_h - height) // 2 if crop_h > height else 0))
+        left, top = (crop_w - width) // 2 if crop_w > width else 0, (crop_h - height) // 2 if crop_h > height else 0
+        padded.paste(image, (left, top))
         image, (width, height) = padded, padded.size
     top, left = int(round((height - crop_h) / 2.0)), int(round((width - crop_w) / 2.0))
     image = image.crop((left, top, left + crop_w, top + crop_h))
@@ -116,7 +116,10 @@ class Model:
         elif (folder / "model.pt").is_file():
             import torch  # only TorchScript bundles need PyTorch
 
-            self.session, self.torch_model = None, torch.jit.load(str(folder / "model.pt"), map_location="cpu").eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated": it still works
+                self.torch_model = torch.jit.load(str(folder / "model.pt"), map_location="cpu").eval()
+            self.session = None
         else:
             sys.exit(f"Error: {folder} has neither model.onnx nor model.pt next to predict.py.")
 
@@ -170,7 +173,7 @@ def predict(model: Model, files: list[Path], top_k: int = 3, batch_size: int = 3
         if not arrays:
             continue
         probabilities = softmax(model.logits(np.stack(arrays)))
-        for name, row in zip(names, probabilities):
+        for name, row in zip(names, probabilities, strict=True):
             best = np.argsort(-row, kind="stable")[:top_k]
             rows.append((name, [(model.labels[i], float(row[i])) for i in best]))
     return rows, skipped

@@ -19,13 +19,12 @@ from typing import Any
 
 import lightning as L
 import torch
-from timm.data import create_transform
 from PIL import Image
+from timm.data import create_transform
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from {{ cookiecutter.package_name }}.cache import DecodedCache, cache_side, fits_in_cache
-# find_dataset and friends are imported from here by train.py and the tests.
-from {{ cookiecutter.package_name }}.folders import (  # noqa: F401
+from {{ cookiecutter.package_name }}.folders import (  # noqa: F401 (find_dataset & co. are imported from here too)
     SPLIT_NAMES,
     DatasetSplits,
     Sample,

@@ -22,7 +22,6 @@ import importlib.resources
 import importlib.util
 import io
 import json
-import shutil
 import statistics
 import time
 import warnings
@@ -306,7 +305,8 @@ def print_report(report: ExportReport) -> None:
 def bundle_readme(classifier: LoadedClassifier, report: ExportReport) -> str:
     model_file = FORMATS[report.format]
     needs = "onnxruntime numpy pillow" if report.format == "onnx" else "torch numpy pillow"
-    size = classifier.data_config["input_size"]
+    _, height, width = classifier.data_config["input_size"]
+    classes, resize = len(classifier.class_names), preprocess_config(classifier)["resize"]
     return f"""# {classifier.run.path.name}: an image classifier ({report.format})
 
 A {classifier.backbone} fine-tuned on {len(classifier.class_names)} classes: {", ".join(classifier.class_names)}.
@@ -318,9 +318,9 @@ python predict.py photo.jpg more-photos/ --top-k 3 --csv predictions.csv
 
 | file | what it is |
 | --- | --- |
-| `{model_file}` | the network: float32 images `[batch, 3, {size[1]}, {size[2]}]` in, logits `[batch, {len(classifier.class_names)}]` out |
+| `{model_file}` | the network: float32 images `[batch, 3, {height}, {width}]` in, logits `[batch, {classes}]` out |
 | `labels.json` | class names, in the order of the logits |
-| `preprocess.json` | resize the shorter side to {preprocess_config(classifier)["resize"]} px, centre-crop, then `(pixel / 255 - mean) / std` |
+| `preprocess.json` | shorter side to {resize} px, centre crop, then `(pixel / 255 - mean) / std` |
 | `predict.py` | reads photos, prepares them as in training, prints the top classes |
 
 Checked at export on {report.images} validation images: top-1 agreement with PyTorch

@@ -11,6 +11,7 @@ start in a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -61,10 +62,9 @@ def _decode(image: Image.Image, min_size: int | None) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Corrupt EXIF data", "Palette images with transparency ..."
         image.load()
-        try:
+        # A broken EXIF block: keep the pixels as they are rather than lose the photo.
+        with contextlib.suppress(Exception):
             image = ImageOps.exif_transpose(image)
-        except Exception:  # a broken EXIF block: keep the pixels as they are rather than lose the photo
-            pass
     return to_rgb(image)
 
 
@@ -117,7 +117,7 @@ class ImageCheck:
     notes: list[str] = field(default_factory=list)  # loads fine, worth knowing: "grayscale", "alpha", ...
     sha1: str = ""  # content hash: identical files have identical hashes
     dhash: int = 0  # perceptual hash: the same picture resized or re-saved has a nearly equal one
-    colour: bytes = b""  # 4x4 RGB thumbnail: tells two different flat pictures apart
+    thumbnail: bytes = b""  # 8x8 RGB: confirms that two files with close hashes really look alike
 
 
 def inspect_image(path: str, hashes: bool = True) -> ImageCheck:
@@ -143,7 +143,7 @@ def inspect_image(path: str, hashes: bool = True) -> ImageCheck:
             # decoding every block of the file, so a cut-off or damaged file fails here all the same.
             rgb = _decode(image, 64 if hashes else 32)
     except UnidentifiedImageError:
-        check.problem, check.reason = "not an image", "not a picture Pillow recognises (wrong extension?)"
+        check.problem, check.reason = _unidentified(data)
         return check
     except Image.DecompressionBombError as err:
         check.problem, check.reason = "corrupt", str(err).split(".")[0]
@@ -156,8 +156,29 @@ def inspect_image(path: str, hashes: bool = True) -> ImageCheck:
         return check
     if hashes:
         check.dhash = difference_hash(rgb)
-        check.colour = rgb.resize((4, 4), Image.Resampling.BOX).tobytes()
+        check.thumbnail = rgb.resize((8, 8), Image.Resampling.BOX).tobytes()
     return check
+
+
+# How the common image formats begin: a file that starts like one but does not open is damaged.
+MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
+         b"MM\x00*": "TIFF", b"RIFF": "WebP"}
+
+
+def _unidentified(data: bytes) -> tuple[str, str]:
+    """(problem, reason) for a file Pillow cannot identify: empty, damaged image, or another kind of file."""
+    if not data:
+        return "corrupt", "the file is empty (0 bytes)"
+    for magic, name in MAGIC.items():
+        if data.startswith(magic):
+            return "corrupt", f"starts like a {name} but its header is damaged"
+    head = data[:512].lstrip()
+    if head[:1] == b"<":
+        return "not an image", "an HTML page or XML file (a failed download?)"
+    printable = sum(32 <= byte < 127 or byte in (9, 10, 13) for byte in head)
+    if head and printable > 0.9 * len(head):
+        return "not an image", "a text file"
+    return "not an image", "a format Pillow does not recognise"
 
 
 def _notes(image: Image.Image) -> list[str]:

@@ -270,4 +270,6 @@ class Classifier(L.LightningModule):
         total = self.trainer.estimated_stepping_batches
         freeze_steps = total * hp.freeze_epochs // max(1, self.trainer.max_epochs)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(total, freeze_steps, hp.warmup_fraction))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        # "name" makes TensorBoard show the rates as learning_rate/head and learning_rate/backbone.
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "learning_rate"}}

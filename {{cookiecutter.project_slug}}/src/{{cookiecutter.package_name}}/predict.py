@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ class LoadedClassifier:
         """Per row: the ``k`` most likely class names and their probabilities, best first."""
         values, indices = probabilities.topk(min(k, len(self.class_names)), dim=1)
         return [([self.class_names[i] for i in row_i], [float(v) for v in row_v])
-                for row_v, row_i in zip(values.tolist(), indices.tolist())]
+                for row_v, row_i in zip(values.tolist(), indices.tolist(), strict=True)]
 
     def describe(self) -> str:
         what = {"pytorch": f"checkpoint {self.source}", "onnx": f"ONNX bundle {self.source}",
@@ -187,9 +188,12 @@ def load_bundle(folder: Path) -> LoadedClassifier:
     if (folder / "model.onnx").is_file():
         ort = require("onnxruntime", "export")
         session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-        return LoadedClassifier("onnx", session, class_names, data_config, folder, backbone=preprocess.get("backbone", ""))
+        return LoadedClassifier("onnx", session, class_names, data_config, folder,
+                                backbone=preprocess.get("backbone", ""))
     if (folder / "model.pt").is_file():
-        network = torch.jit.load(str(folder / "model.pt"), map_location="cpu").eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated": it still works
+            network = torch.jit.load(str(folder / "model.pt"), map_location="cpu").eval()
         return LoadedClassifier("torchscript", network, class_names, data_config, folder,
                                 backbone=preprocess.get("backbone", ""))
     raise UserError(f"{folder} has no model.onnx or model.pt; export it again with: export runs/<name>")
@@ -202,7 +206,7 @@ def require(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UserError(f"this needs the optional package {module}; install it with: pip install -e .[{extra}]") from None
+        raise UserError(f"this needs the optional package {module}: pip install -e .[{extra}]") from None
 
 
 # ---- finding and reading the images --------------------------------------------------------------
@@ -241,7 +245,7 @@ def predict_files(classifier: LoadedClassifier, files: list[Path], top_k: int = 
         if not tensors:
             continue
         probabilities = classifier.probabilities(torch.stack(tensors))
-        for name, (labels, probs) in zip(names, classifier.top_k(probabilities, top_k)):
+        for name, (labels, probs) in zip(names, classifier.top_k(probabilities, top_k), strict=True):
             predictions.append(Prediction(name, labels, probs))
     return predictions, skipped
 
@@ -300,7 +304,8 @@ def print_table(predictions: list[Prediction], threshold: float | None) -> None:
             label = f"[yellow]unsure[/] (best guess {prediction.labels[0]})"
         row = [prediction.path, label, f"{prediction.probabilities[0]:.1%}"]
         if len(prediction.labels) > 1:
-            row.append(", ".join(f"{name} {p:.1%}" for name, p in zip(prediction.labels[1:], prediction.probabilities[1:])))
+            others = zip(prediction.labels[1:], prediction.probabilities[1:], strict=True)
+            row.append(", ".join(f"{name} {p:.1%}" for name, p in others))
         table.add_row(*row)
     console.print(table)
 
@@ -319,15 +324,10 @@ def write_csv(predictions: list[Prediction], path: Path, top_k: int, threshold: 
             writer.writerow(header)
             for p in predictions:
                 row = [p.path, shown_label(p, threshold), f"{p.probabilities[0]:.4f}"]
-                for name, probability in zip(p.labels[1:], p.probabilities[1:]):
+                for name, probability in zip(p.labels[1:], p.probabilities[1:], strict=True):
                     row += [name, f"{probability:.4f}"]
                 if threshold is not None:
                     row.append(p.labels[0])
                 writer.writerow(row)
     except OSError as err:
-        raise UserError(f"cannot write {path} ({err.strerror}); check that its folder exists and is writable.") from None
-
-
-def probabilities_to_dict(labels: list[str], probabilities: list[float]) -> dict[str, float]:
-    """{class: probability}, best first: the JSON shape the demo returns."""
-    return {name: round(float(p), 6) for name, p in zip(labels, probabilities)}
+        raise UserError(f"cannot write {path} ({err.strerror}); check that its folder exists.") from None

@@ -79,7 +79,7 @@ def write_report(run: RunFolder, cfg: Config, metrics: dict, val_results: dict[s
         lines += ["", "## Learning-rate finder", "",
                   f"The finder tried rates from tiny to huge for a few batches and chose {lr_choice.lr:.2e}, "
                   "where the loss fell fastest.", "", f"![learning-rate finder]({lr_choice.plot.name})"]
-    lines += ["", "---", f"Repeat this run with: `train --config {run.config}` "
+    lines += ["", "---", f"Repeat this run with: `{{ cookiecutter.project_slug }} train --config {run.config}` "
               f"(TensorBoard: `tensorboard --logdir {run.path.parent}`)", ""]
     path = run.path / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -101,7 +101,7 @@ def headline(metrics: dict, cfg: Config, lr_choice: LrChoice | None) -> list[str
         "| | |", "| --- | --- |",
         f"| model | {metrics['backbone']}, weights: {metrics['pretrained']} |",
         f"| image size | {metrics['image_size']} px |",
-        f"| epochs | {metrics['epochs']} (the first {cfg.freeze_epochs} train only the new head) |",
+        f"| epochs | {metrics['epochs']}, of which {cfg.freeze_epochs} trained only the new head |",
         f"| learning rate | {lr}, batch size {cfg.batch_size} |",
         f"| device | {metrics['device']}, precision {metrics['precision']} |",
         f"| time | {duration(metrics.get('seconds', 0))}{speed} |",

@@ -37,9 +37,9 @@ from {{ cookiecutter.package_name }}.data import (
     write_skipped_csv,
     write_splits_csv,
 )
-from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
 from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
 from {{ cookiecutter.package_name }}.lr_finder import choose_lr
 from {{ cookiecutter.package_name }}.model import Classifier, create_backbone, model_data_config
 from {{ cookiecutter.package_name }}.report import write_report

@@ -1,0 +1,183 @@
+"""check-data: every problem of a messy folder found and named; exit 0 when train can use the folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import audit
+from {{ cookiecutter.package_name }}.audit import check_images, near_duplicate_groups
+from {{ cookiecutter.package_name }}.images import inspect_image
+
+from .conftest import FAST, draw_image, make_image_folder, run_cli
+from .messy_data import make_messy_folder, save_photos
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("messy") / "pets"
+    return root, make_messy_folder(root)
+
+
+@pytest.fixture(scope="module")
+def messy_report(messy, tmp_path_factory) -> tuple[int, dict]:
+    """check-data on the messy folder through the CLI: exit code and the --json report."""
+    root, _ = messy
+    json_path = tmp_path_factory.mktemp("report") / "report.json"
+    return run_cli("check-data", str(root), "--json", str(json_path), "--all"), json.loads(json_path.read_text())
+
+
+def problem(report: dict, kind: str) -> dict:
+    matches = [p for p in report["problems"] if p["kind"] == kind]
+    assert matches, f"no '{kind}' problem in {[p['kind'] for p in report['problems']]}"
+    return matches[0]
+
+
+def test_messy_folder_can_still_be_trained_on(messy_report) -> None:
+    """Bad files and an empty class are warnings: the folder is usable, so the exit code is 0."""
+    exit_code, report = messy_report
+    assert exit_code == 0 and report["trainable"]
+    assert not [p for p in report["problems"] if p["severity"] == "error"]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["corrupt", "truncated", "not an image", "hidden files", "non-image files", "tiny images", "empty classes",
+     "exact duplicates across classes", "exact duplicates across splits", "near duplicates within a class"],
+)
+def test_every_problem_of_the_messy_folder_is_named_with_its_files(messy, messy_report, kind: str) -> None:
+    _, expected = messy
+    _, report = messy_report
+    assert sorted(problem(report, kind)["paths"]) == sorted(expected[kind])
+
+
+def test_unreadable_files_come_with_the_decoders_reason(messy_report) -> None:
+    _, report = messy_report
+    assert "truncated" in problem(report, "truncated")["reasons"]["train/dog/half.jpg"]
+    assert "text" in problem(report, "not an image")["reasons"]["train/dog/notes.jpg"]
+
+
+def test_modes_that_load_fine_are_counted_not_reported_as_errors(messy, messy_report) -> None:
+    _, expected = messy
+    _, report = messy_report
+    assert set(expected["modes"]) <= set(report["modes"])
+    assert report["modes"]["grayscale"] == 2  # grey.jpg and the 16-bit scan
+
+
+def test_class_table_counts_readable_images_per_split(messy_report) -> None:
+    _, report = messy_report
+    assert report["classes"]["dog"] == {"train": 14, "val": 3, "test": 0, "unreadable": 4}
+    assert report["classes"]["empty"]["train"] == 0
+    assert report["images"] == 56 and report["sizes"]["smallest"] == "16x16"
+
+
+def test_printed_report_names_every_unreadable_file_and_the_empty_class(messy, capsys) -> None:
+    root, expected = messy
+    assert run_cli("check-data", str(root)) == 0
+    out = capsys.readouterr().out
+    for path in expected["corrupt"] + expected["truncated"] + expected["not an image"]:
+        assert path in out
+    assert "empty, only_hidden" in out and "OK: train can use this folder" in out
+
+
+def test_without_all_long_lists_are_cut_and_say_how_to_see_them(tmp_path: Path, capsys) -> None:
+    root = make_image_folder(tmp_path / "pets", per_class=3, classes=("cat", "dog"))
+    for i in range(8):
+        (root / "train" / "cat" / f"note{i}.jpg").write_text("not a photo")
+    assert run_cli("check-data", str(root)) == 0
+    out = capsys.readouterr().out
+    assert "note4.jpg" in out and "note5.jpg" not in out and "and 3 more (--all" in out
+    assert run_cli("check-data", str(root), "--all") == 0
+    assert "note7.jpg" in capsys.readouterr().out
+
+
+def write_classes(root: Path, counts: dict[str, int]) -> Path:
+    for name, count in counts.items():
+        for i in range(count):
+            draw_image(root / "train" / name / f"{name}_{i:03d}.png", name, seed=f"{name}/{i}")
+    return root
+
+
+def test_15_to_1_imbalance_is_reported(tmp_path: Path, capsys) -> None:
+    root = write_classes(tmp_path / "uneven", {"cat": 150, "dog": 10})
+    json_path = tmp_path / "report.json"
+    assert run_cli("check-data", str(root), "--json", str(json_path)) == 0
+    report = json.loads(json_path.read_text())
+    assert report["balance"] == {"ratio": 15.0, "largest": "cat", "smallest": "dog", "imbalanced": True}
+    assert "15.0x" in problem(report, "class imbalance")["message"]
+    assert "class imbalance" in capsys.readouterr().out
+
+
+def test_balanced_folder_claims_no_imbalance_and_no_duplicates(image_folder: Path, tmp_path: Path, capsys) -> None:
+    """The look-alike drawings of conftest are similar but not copies: no duplicate is claimed either."""
+    json_path = tmp_path / "report.json"
+    assert run_cli("check-data", str(image_folder), "--json", str(json_path)) == 0
+    report = json.loads(json_path.read_text())
+    assert not report["balance"]["imbalanced"] and report["problems"] == []
+    assert "imbalance" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda root: None, "does not exist"),
+        (lambda root: (root / "train" / "cat").mkdir(parents=True), "at least 2"),
+        (lambda root: make_image_folder(root, per_class=12, classes=("cat",)), "at least 2"),
+    ],
+    ids=["missing-path", "no-images", "single-class"],
+)
+def test_folders_that_cannot_be_trained_on_exit_1_with_one_line(tmp_path: Path, capsys, build, message: str) -> None:
+    root = tmp_path / "pets"
+    build(root)
+    json_path = tmp_path / "report.json"
+    assert run_cli("check-data", str(root), "--json", str(json_path)) == 1
+    err = capsys.readouterr().err.strip().splitlines()  # the progress bar, if any, then the one-line error
+    assert err[-1].startswith("Error:") and message in err[-1] and sum("Error" in line for line in err) == 1
+    assert "Traceback" not in "\n".join(err)
+    assert json.loads(json_path.read_text())["trainable"] is False
+
+
+def test_every_image_unreadable_in_one_class_leaves_one_class_so_exit_1(tmp_path: Path, capsys) -> None:
+    root = make_image_folder(tmp_path / "pets", per_class=3, classes=("cat", "dog"))
+    for path in (root / "train" / "dog").iterdir():
+        path.write_bytes(b"broken")
+    assert run_cli("check-data", str(root)) == 1
+    assert "only cat" in capsys.readouterr().err
+
+
+def test_parallel_check_gives_the_same_answers_as_one_process(messy, monkeypatch) -> None:
+    """The worker pool (one process per core) is used for big folders; lowered here to use it on a small one."""
+    root, _ = messy
+    paths = sorted(p for p in root.rglob("*") if p.is_file())
+    monkeypatch.setattr(audit, "POOL_MIN_FILES", 1)
+    pooled = check_images(paths, processes=2, progress=False)
+    single = check_images(paths, processes=1, progress=False)
+    assert [c.path for c in pooled] == [str(p) for p in paths]
+    assert [(c.problem, c.sha1, c.dhash) for c in pooled] == [(c.problem, c.sha1, c.dhash) for c in single]
+
+
+def test_near_duplicates_are_resized_copies_not_merely_similar_photos(tmp_path: Path) -> None:
+    from PIL import Image
+
+    original, other = save_photos(tmp_path, "p", 2, seed=7)
+    Image.open(original).resize((48, 36)).save(tmp_path / "small.png")
+    checks = [inspect_image(str(p)) for p in (original, other, tmp_path / "small.png")]
+    assert near_duplicate_groups(checks) == [sorted([str(original), str(tmp_path / "small.png")])]
+
+
+def test_train_on_the_messy_folder_uses_exactly_the_good_classes(messy, tmp_path: Path, capsys) -> None:
+    """The issue's promise: a short train on a messy folder completes, skipping and listing the bad files."""
+    root, expected = messy
+    run = tmp_path / "runs" / "messy"
+    assert run_cli("train", "--data", str(root), *FAST, "--epochs", "1", "--freeze-epochs", "0",
+                   "--output", str(run.parent), "--name", run.name) == 0
+    out = capsys.readouterr().out
+    assert "4 unreadable" in out and "empty class folder(s) skipped: empty, only_hidden" in out
+    assert json.loads((run / "labels.json").read_text()) == ["cat", "dog", "fox"]
+    skipped = (run / "skipped.csv").read_text(encoding="utf-8")
+    for path in expected["corrupt"] + expected["truncated"] + expected["not an image"]:
+        assert path in skipped
+    splits = (run / "splits.csv").read_text(encoding="utf-8")
+    assert "half.jpg" not in splits and "photo ü 1.jpeg" in splits

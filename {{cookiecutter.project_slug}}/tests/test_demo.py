@@ -1,0 +1,145 @@
+"""demo: the Gradio page and its JSON route, started for real on loopback and asked about real images."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import CLASSES, run_cli
+
+pytest.importorskip("gradio", reason="the demo needs: pip install -e .[demo]")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post_image(url: str, path: Path) -> tuple[int, dict]:
+    """POST one file as multipart/form-data field ``image``, like ``curl -F image=@path``."""
+    boundary = uuid.uuid4().hex
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{path.name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n")
+    body = head.encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def demo(trained_run: Path):
+    """The demo of the shared run, serving on a free loopback port for the tests of this file."""
+    from {{ cookiecutter.package_name }}.demo import serve
+
+    port = free_port()
+    page = serve(str(trained_run), port=port, block=False)
+    yield f"http://127.0.0.1:{port}", page
+    page.close()
+
+
+def test_the_page_answers_on_loopback(demo):
+    url, page = demo
+    with urllib.request.urlopen(url + "/", timeout=30) as response:
+        assert response.status == 200 and b"<html" in response.read().lower()
+    assert page.server_name == "127.0.0.1"
+
+
+def test_the_json_route_classifies_a_real_image_like_predict(demo, trained_run: Path, image_folder: Path,
+                                                             tmp_path: Path):
+    url, _ = demo
+    photo = image_folder / "train" / "dog" / "dog_003.jpg"
+    status, answer = post_image(url + "/classify", photo)
+    assert status == 200
+    assert answer["label"] in CLASSES and [item["label"] for item in answer["top_k"]][0] == answer["label"]
+    assert sum(item["probability"] for item in answer["top_k"]) == pytest.approx(1.0, abs=1e-3)
+    out = tmp_path / "same.csv"
+    assert run_cli("predict", str(trained_run), str(photo), "--csv", str(out)) == 0
+    assert out.read_text().splitlines()[1].split(",")[1] == answer["label"]
+
+
+def test_a_text_file_gets_a_clear_message_not_a_stack_trace(demo, tmp_path: Path):
+    url, _ = demo
+    fake = tmp_path / "cat.jpg"
+    fake.write_text("I am not a picture")
+    status, answer = post_image(url + "/classify", fake)
+    assert status == 400 and "not a photo" in answer["error"]
+
+
+def test_gradio_api_gives_the_same_answer_and_the_page_explains_bad_uploads(demo, image_folder: Path,
+                                                                            tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    url, _ = demo
+    client = Client(url, verbose=False)
+    photo = image_folder / "train" / "fox" / "fox_004.png"
+    result = client.predict(handle_file(str(photo)), api_name="/predict")
+    assert result["label"] == post_image(url + "/classify", photo)[1]["label"]
+    fake = tmp_path / "fox.png"
+    fake.write_text("not a picture either")
+    with pytest.raises(Exception, match="not a photo"):
+        client.predict(handle_file(str(fake)), api_name="/predict")
+
+
+def test_examples_come_from_the_runs_validation_split(trained_run: Path):
+    from {{ cookiecutter.package_name }}.demo import example_images
+    from {{ cookiecutter.package_name }}.predict import load_classifier
+
+    examples = example_images(load_classifier(trained_run, accelerator="cpu"))
+    rows = (trained_run / "splits.csv").read_text().splitlines()[1:]
+    val = {row.split(",")[0] for row in rows if row.endswith(",val")}
+    assert examples and all(any(example.endswith(path) for path in val) for example in examples)
+    assert {Path(example).parent.name for example in examples} == set(CLASSES)  # every class shown
+
+
+def own_network_address() -> str | None:
+    """This machine's address on its network (a UDP "connect" sends nothing), or None if it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+@pytest.mark.slow
+def test_the_demo_command_listens_on_loopback_only(trained_run: Path):
+    """``demo --port N`` in its own process: HTTP 200 on 127.0.0.1 within a minute, nothing on other addresses."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    process = subprocess.Popen([sys.executable, "-m", "{{ cookiecutter.package_name }}", "demo", str(trained_run),
+                                "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, status = time.monotonic() + 60, None
+        while time.monotonic() < deadline and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    status = response.status
+            except OSError:
+                assert process.poll() is None, process.stdout.read().decode()[-2000:]
+                time.sleep(0.5)
+        assert status == 200
+        address = own_network_address()
+        if address:  # the same port on this machine's network address must not answer
+            with socket.socket() as probe, pytest.raises(OSError):
+                probe.settimeout(2)
+                probe.connect((address, port))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,141 @@
+"""predict: a run folder or checkpoint in, a table and a CSV out, bad input refused in one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from {{ cookiecutter.package_name }}.data import ImageDataset, Sample, build_transforms, decode_size, find_dataset
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.predict import load_classifier
+
+from .conftest import CLASSES, run_cli
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def test_predicts_a_folder_to_csv_with_the_spec_columns(trained_run: Path, image_folder: Path, tmp_path: Path):
+    """One row per image: path, label, probability, then the other top-k, best first."""
+    out = tmp_path / "predictions.csv"
+    assert run_cli("predict", str(trained_run), str(image_folder / "train" / "cat"), "--top-k", "3",
+                   "--csv", str(out)) == 0
+    rows = read_csv(out)
+    assert len(rows) == len(list((image_folder / "train" / "cat").iterdir()))
+    assert list(rows[0]) == ["path", "label", "probability", "label_2", "probability_2", "label_3", "probability_3"]
+    for row in rows:
+        assert {row["label"], row["label_2"], row["label_3"]} == set(CLASSES)
+        probabilities = [float(row["probability"]), float(row["probability_2"]), float(row["probability_3"])]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_predict_sees_images_exactly_as_validation_did(trained_run: Path, image_folder: Path):
+    """The tensor predict builds equals the validation dataset's, pixel for pixel."""
+    classifier = load_classifier(trained_run, accelerator="cpu")
+    splits = find_dataset(image_folder)
+    config = classifier.data_config
+    val = ImageDataset(splits.val, build_transforms(config, training=False), decode_size(config))
+    for index, sample in enumerate(splits.val[:6]):
+        assert torch.equal(classifier.load_image(sample.path), val[index][0])
+    assert isinstance(splits.val[0], Sample)
+
+
+def test_threshold_marks_unsure_predictions_and_keeps_the_guess(trained_run: Path, image_folder: Path,
+                                                                 tmp_path: Path, capsys):
+    """Every probability is below 1.0, so --threshold 1.0 makes every label 'unsure'."""
+    out = tmp_path / "unsure.csv"
+    folder = image_folder / "train" / "dog"
+    assert run_cli("predict", str(trained_run), str(folder), "--threshold", "1.0", "--csv", str(out)) == 0
+    rows = read_csv(out)
+    assert {row["label"] for row in rows} == {"unsure"}
+    assert {row["best_guess"] for row in rows} <= set(CLASSES)
+    assert "unsure" in capsys.readouterr().out
+
+
+def test_a_text_file_named_jpg_is_refused_in_one_line(trained_run: Path, tmp_path: Path, capsys):
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("not a picture")
+    assert run_cli("predict", str(trained_run), str(fake)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holiday.jpg" in err and "Traceback" not in err
+
+
+def test_a_bad_file_among_good_ones_is_reported_and_skipped(trained_run: Path, image_folder: Path,
+                                                           tmp_path: Path, capsys):
+    good = image_folder / "train" / "fox" / "fox_001.png"
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(good.read_bytes()[:40])  # cut off after the header, like a failed download
+    out = tmp_path / "mixed.csv"
+    assert run_cli("predict", str(trained_run), str(good), str(bad), "--csv", str(out)) == 0
+    assert [row["path"] for row in read_csv(out)] == [str(good)]
+    assert "broken.png" in capsys.readouterr().out
+
+
+def test_top_k_larger_than_the_classes_shows_every_class(trained_run: Path, image_folder: Path, tmp_path: Path):
+    out = tmp_path / "k.csv"
+    assert run_cli("predict", str(trained_run / "checkpoints" / "best.ckpt"),
+                   str(image_folder / "train" / "cat" / "cat_000.jpg"), "--top-k", "10", "--csv", str(out)) == 0
+    assert len(read_csv(out)[0]) == 1 + 2 * len(CLASSES)
+
+
+def copy_run(run: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    return copy
+
+
+def test_a_checkpoint_of_another_project_is_refused(trained_run: Path, tmp_path: Path):
+    run = copy_run(trained_run, tmp_path)
+    checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["project"] = "someone_elses_classifier"
+    torch.save(checkpoint, run / "checkpoints" / "best.ckpt")
+    with pytest.raises(UserError, match="another project"):
+        load_classifier(run)
+
+
+def test_a_checkpoint_with_other_classes_than_its_run_is_refused(trained_run: Path, tmp_path: Path):
+    run = copy_run(trained_run, tmp_path)
+    (run / "labels.json").write_text(json.dumps(["apple", "banana", "cherry"]))
+    with pytest.raises(UserError, match="does not belong to this run"):
+        load_classifier(run)
+
+
+def test_a_plain_weights_file_is_not_taken_for_a_checkpoint(tmp_path: Path):
+    weights = tmp_path / "resnet.ckpt"
+    torch.save({"conv1.weight": torch.zeros(2, 3)}, weights)
+    with pytest.raises(UserError, match="not written by this project"):
+        load_classifier(weights)
+
+
+class Payload:
+    """An arbitrary Python object: a pickle that could run code when loaded."""
+
+
+def test_a_checkpoint_that_would_run_code_is_not_loaded(tmp_path: Path):
+    """weights_only=True refuses pickled objects instead of executing them."""
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"hyper_parameters": Payload(), "state_dict": {}}, evil)
+    with pytest.raises(UserError, match="cannot be read"):
+        load_classifier(evil)
+
+
+def test_a_wrong_model_path_says_what_to_pass(image_folder: Path, tmp_path: Path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    for target in (tmp_path / "no" / "such" / "run", notes):
+        assert run_cli("predict", str(target), str(image_folder)) == 1
+        assert "run folder" in capsys.readouterr().err
+
+
+def test_a_folder_without_images_is_an_error(trained_run: Path, tmp_path: Path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    assert run_cli("predict", str(trained_run), str(tmp_path)) == 1
+    assert "notes.txt" in capsys.readouterr().err
