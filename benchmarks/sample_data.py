@@ -28,7 +28,7 @@ def write_digits(out: Path, size: int = 32, per_class: int | None = None) -> Pat
         return out
     digits = load_digits()
     written: dict[int, int] = {}
-    for index, (pixels, label) in enumerate(zip(digits.images, digits.target)):
+    for index, (pixels, label) in enumerate(zip(digits.images, digits.target, strict=True)):
         label = int(label)
         if per_class is not None and written.get(label, 0) >= per_class:
             continue

@@ -46,7 +46,8 @@ def import_project(project: Path):
     src = project / "src"
     (package,) = [p.name for p in src.iterdir() if (p / "__init__.py").is_file()]
     sys.path.insert(0, str(src))
-    return {name: importlib.import_module(f"{package}.{name}") for name in ("config", "data", "device", "model", "train")}
+    modules = ("config", "data", "device", "model", "train")
+    return {name: importlib.import_module(f"{package}.{name}") for name in modules}
 
 
 def sync(device: str) -> None:
@@ -156,7 +157,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=None,
                         help="digits per class (default: 20 on CPU, all ~180 on CUDA)")
     parser.add_argument("--copies", type=int, default=None,
-                        help="write each digit this many times, for epochs long enough on a fast GPU (default: 1 on CPU, 8 on CUDA)")
+                        help="write each digit this many times, so epochs on a fast GPU last long enough "
+                        "(default: 1 on CPU, 8 on CUDA)")
     parser.add_argument("--steps", type=int, default=None, help="timed synthetic steps (default: 6 on CPU, 50 on CUDA)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of the template run; the last one is measured")
     parser.add_argument("--num-workers", default="auto")

@@ -37,12 +37,19 @@ def run_fastai(data: Path, backbone: str, weights: Path, size: int, batch: int, 
     """fastai's standard recipe (presizing + aug_transforms + fine_tune), with the weights file loaded."""
     import torch
     from fastai.vision.all import (
-        ImageDataLoaders, Normalize, Resize, accuracy, aug_transforms, imagenet_stats, vision_learner,
+        ImageDataLoaders,
+        Normalize,
+        Resize,
+        accuracy,
+        aug_transforms,
+        imagenet_stats,
+        vision_learner,
     )
 
     dls = ImageDataLoaders.from_folder(
         data, train="train", valid="val", bs=batch, seed=42,
-        item_tfms=Resize(size * 2), batch_tfms=[*aug_transforms(size=size, min_scale=0.75), Normalize.from_stats(*imagenet_stats)],
+        item_tfms=Resize(size * 2),
+        batch_tfms=[*aug_transforms(size=size, min_scale=0.75), Normalize.from_stats(*imagenet_stats)],
     )
     # pretrained=False stops fastai (timm) from downloading; the same weights come from the file instead.
     learn = vision_learner(dls, backbone, pretrained=False, metrics=accuracy)
@@ -51,8 +58,8 @@ def run_fastai(data: Path, backbone: str, weights: Path, size: int, batch: int, 
     own = body.state_dict()
     body.load_state_dict({k: v for k, v in state.items() if k in own and v.shape == own[k].shape}, strict=False)
     learn.fine_tune(epochs)
-    _, acc = learn.validate()
-    out.write_text(json.dumps({"val_acc": float(acc)}), encoding="utf-8")
+    # The accuracy fine_tune measured after its last epoch (the recorder's columns: train_loss, valid_loss, accuracy).
+    out.write_text(json.dumps({"val_acc": float(learn.recorder.values[-1][2])}), encoding="utf-8")
 
 
 def bake(out: Path) -> tuple[Path, str]:

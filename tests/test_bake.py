@@ -37,6 +37,14 @@ EXPECTED_FILES = EXPECTED_FILES | {
     "src/PKG/predict.py", "src/PKG/export.py", "src/PKG/bundle_predict.py",
     "tests/test_predict.py", "tests/test_export.py",
 }
+# Performance and scale: the decode cache, the multi-process (DDP) test.
+EXPECTED_FILES = EXPECTED_FILES | {"src/PKG/cache.py", "tests/test_cache.py", "tests/test_ddp.py"}
+
+# The beginner's dashboard: TensorBoard pictures and tables, report.md, the LR finder.
+EXPECTED_FILES = EXPECTED_FILES | {
+    "src/PKG/dashboard.py", "src/PKG/report.py", "src/PKG/lr_finder.py",
+    "tests/test_dashboard.py", "tests/test_report.py", "tests/test_lr_finder.py",
+}
 
 COMBINATIONS = [dict(zip(CHOICES, values)) for values in itertools.product(*CHOICES.values())]
 

@@ -70,6 +70,7 @@ def make_messy_folder(root: Path) -> dict[str, list[str]]:
     (train / "dog" / "error.png").write_text("<html><body>404 Not Found</body></html>")
     (train / "dog" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(100))
     (train / "dog" / "readme.txt").write_text("photos of my dog")
+    (train / "dog" / "IMG_0003.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))
     photo(108, size=(16, 16)).save(train / "dog" / "tiny.png")
 
     # Same photo twice: in two classes, in train and val, and resized within a class.
@@ -88,6 +89,7 @@ def make_messy_folder(root: Path) -> dict[str, list[str]]:
         "not an image": ["train/dog/error.png", "train/dog/notes.jpg"],
         "hidden files": ["train/dog/.DS_Store", "train/only_hidden/._IMG_0002.jpg"],
         "non-image files": ["train/dog/readme.txt"],
+        "HEIC photos": ["train/dog/IMG_0003.HEIC"],
         "tiny images": ["train/dog/tiny.png"],
         "empty classes": ["train/empty", "train/only_hidden"],
         "exact duplicates across classes": ["train/cat/cat_000.jpg", "train/dog/copied_cat.jpg"],

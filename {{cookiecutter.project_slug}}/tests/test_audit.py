@@ -44,7 +44,8 @@ def test_messy_folder_can_still_be_trained_on(messy_report) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    ["corrupt", "truncated", "not an image", "hidden files", "non-image files", "tiny images", "empty classes",
+    ["corrupt", "truncated", "not an image", "hidden files", "non-image files", "HEIC photos", "tiny images",
+     "empty classes",
      "exact duplicates across classes", "exact duplicates across splits", "near duplicates within a class"],
 )
 def test_every_problem_of_the_messy_folder_is_named_with_its_files(messy, messy_report, kind: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from {{ cookiecutter.package_name }} import device
 from {{ cookiecutter.package_name }}.device import choose_device
 from {{ cookiecutter.package_name }}.errors import UserError
 
@@ -57,3 +58,30 @@ def test_mixed_precision_on_cpu_is_refused(monkeypatch) -> None:
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(UserError, match="needs a CUDA GPU"):
         choose_device("cpu", "16-mixed")
+
+
+def test_small_cpu_computes_on_every_core_without_worker_processes(monkeypatch) -> None:
+    """On 2 cores a loader process would steal a core from training; with 8 one worker decodes."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(device, "cpu_count", lambda: 2)
+    plan = device.choose_device()
+    assert (plan.num_workers, plan.threads) == (0, 2)
+    monkeypatch.setattr(device, "cpu_count", lambda: 8)
+    plan = device.choose_device()
+    assert (plan.num_workers, plan.threads) == (1, 7)
+
+
+def test_only_the_first_process_of_a_launch_is_the_main_one(monkeypatch) -> None:
+    """Lightning's launcher, torchrun and SLURM mark helper processes with rank variables."""
+    for name in device.RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert device.is_main_process()
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("NODE_RANK", "0")
+    assert device.is_main_process()
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert not device.is_main_process()
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("NODE_RANK", "1")
+    assert not device.is_main_process()

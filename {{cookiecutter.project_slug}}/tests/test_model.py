@@ -92,7 +92,9 @@ def test_offline_without_cache_fails_fast_with_both_fixes(tmp_path: Path, networ
     last_line = done.stderr.strip().splitlines()[-1]
     assert "Traceback" not in done.stderr
     assert "--weights FILE" in last_line and "--no-pretrained" in last_line
-    assert seconds < 15
+    # Without the fast path the hub client retries for about a minute. The bound is loose because the
+    # subprocess also imports torch and Lightning, which is slow on a busy machine (typically 5-10 s in all).
+    assert seconds < 45
 
 
 def test_schedule_warms_up_then_decays_in_each_phase() -> None:

@@ -114,8 +114,14 @@ class _progress_bar:
 
 
 def find_unreadable(paths: Iterable[Path]) -> dict[Path, str]:
-    """The fast path ``train`` runs first: every image decoded, no hashes. Returns path -> reason."""
-    checks = check_images(paths, hashes=False, description="Checking that every image opens")
+    """The fast path ``train`` runs first: every image decoded, no hashes. Returns path -> reason.
+
+    Its progress bar shows only in a terminal: train's log keeps just the one-line data summary.
+    """
+    from rich.console import Console
+
+    checks = check_images(paths, hashes=False, progress=Console(stderr=True).is_terminal,
+                          description="Checking that every image opens")
     return {Path(c.path): f"{c.problem} - {c.reason}" for c in checks if c.problem}
 
 
@@ -260,6 +266,14 @@ def _file_problems(scan: FolderScan, by_path: dict[Path, ImageCheck]) -> list[Pr
         (OUTSIDE, "not in a class folder", "info", ("file outside any class folder", "files outside any class folder")),
     ):
         paths = sorted(_relative(p, root) for p, why in scan.skipped.items() if why == reason)
+        heic = [path for path in paths if Path(path).suffix.lower() in (".heic", ".heif")]
+        if heic:  # iPhone photos: the most common "not an image" that really is one
+            problems.append(Problem(
+                "HEIC photos", "warning",
+                f"Skipped: {_count(len(heic), 'HEIC photo', 'HEIC photos')} (the iPhone format), which Pillow "
+                "cannot read; export them as JPEG (or pip install pillow-heif and convert them).", heic,
+            ))
+            paths = [path for path in paths if path not in heic]
         if paths:
             problems.append(Problem(kind, severity, f"Skipped: {_count(len(paths), *what)}.", paths))
     tiny = sorted(_relative(p, root) for p, c in by_path.items()

@@ -102,7 +102,7 @@ def preprocess(image: Image.Image, config: dict) -> np.ndarray:
 class Model:
     """model.onnx through ONNX Runtime on the CPU, or model.pt through TorchScript."""
 
-    def __init__(self, folder: Path = HERE):
+    def __init__(self, folder: Path = HERE, threads: int = 0):
         self.labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
         self.config = json.loads((folder / "preprocess.json").read_text(encoding="utf-8"))
         if (folder / "model.onnx").is_file():
@@ -110,7 +110,10 @@ class Model:
                 import onnxruntime
             except ImportError:
                 sys.exit("Error: this needs onnxruntime; install it with: pip install onnxruntime numpy pillow")
-            self.session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads  # 0: one per CPU core
+            self.session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options,
+                                                        providers=["CPUExecutionProvider"])
             self.input_name = self.session.get_inputs()[0].name
             self.torch_model = None
         elif (folder / "model.pt").is_file():

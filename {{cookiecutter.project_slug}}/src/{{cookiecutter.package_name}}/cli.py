@@ -131,15 +131,17 @@ def add_export(commands) -> None:
                         help="validation images to compare PyTorch and the export on (default: 64)")
     parser.add_argument("--latency-runs", type=int, default=50, metavar="N",
                         help="timed single-image runs; the median is reported (default: 50)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="CPU threads for the latency test, the same for both (default: one per core)")
     parser.set_defaults(handler=run_export, flags=_known_flags(parser))
 
 
 def run_export(args: argparse.Namespace) -> None:
     from {{ cookiecutter.package_name }}.export import export
 
-    if args.parity_images < 1 or args.latency_runs < 1:
-        raise UsageError("--parity-images and --latency-runs must be 1 or more.")
-    export(args.run, args.format, args.output, args.data, args.parity_images, args.latency_runs)
+    if args.parity_images < 1 or args.latency_runs < 1 or args.threads < 0:
+        raise UsageError("--parity-images and --latency-runs must be 1 or more, --threads 0 or more.")
+    export(args.run, args.format, args.output, args.data, args.parity_images, args.latency_runs, args.threads)
 {%- if cookiecutter.include_demo == "yes" %}
 
 

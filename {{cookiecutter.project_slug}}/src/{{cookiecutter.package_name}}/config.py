@@ -65,6 +65,7 @@ class Config:
     precision: str = _setting(
         AUTO, "hardware", "number format", ("auto", "32", "16-mixed", "bf16-mixed")
     )
+    compile: bool = _setting(False, "hardware", "torch.compile the network (pays on a GPU, on long runs)")
 
     # Output
     output: str = _setting("runs", "output", "folder that holds one subfolder per run")

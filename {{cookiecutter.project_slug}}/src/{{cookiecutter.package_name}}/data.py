@@ -121,7 +121,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         side = cache_side(self.data_config["input_size"][-1], self.data_config["crop_pct"])
         splits = [self.datasets["train"], self.datasets["val"]] if stage == "fit" else [self.datasets["val"]]
         # Forked workers share the parent's memory; spawned ones (macOS, Windows) get a copy each.
-        forked = (multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]) == "fork"
+        method = multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
+        forked = method == "fork"
         copies = 1 if self.num_workers == 0 or forked else self.num_workers
         if fits_in_cache(sum(len(d) for d in self.datasets.values() if d is not self.datasets["test"]), side, copies):
             for dataset in splits:

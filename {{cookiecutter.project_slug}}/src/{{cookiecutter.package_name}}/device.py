@@ -100,3 +100,18 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
         channels_last=device == "cuda",
         description=description,
     )
+
+
+# Environment variables that launchers set in each process they start: Lightning's own launcher
+# (LOCAL_RANK, NODE_RANK), torchrun (RANK) and SLURM (SLURM_PROCID).
+RANK_VARIABLES = ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK")
+RUN_FOLDER_VARIABLE = "{{ cookiecutter.package_name | upper }}_RUN_FOLDER"  # rank 0 tells its helpers where the run is
+
+
+def is_main_process() -> bool:
+    """True unless a launcher started this process as a helper (rank > 0) of a multi-GPU or multi-node run.
+
+    Only the main process writes the run folder, TensorBoard events and the report; the others train.
+    Lightning knows this too (``trainer.is_global_zero``), but only once the trainer exists.
+    """
+    return all(int(os.environ.get(name) or 0) == 0 for name in RANK_VARIABLES)

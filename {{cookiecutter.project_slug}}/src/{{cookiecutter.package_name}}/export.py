@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from {{ cookiecutter.package_name }}.config import read_yaml
+from {{ cookiecutter.package_name }}.device import cpu_count
 from {{ cookiecutter.package_name }}.errors import UsageError, UserError
 from {{ cookiecutter.package_name }}.predict import LoadedClassifier, load_classifier, require
 
@@ -66,6 +67,7 @@ class ExportReport:
     export_ms: float
     pytorch_mb: float  # size of the weights as PyTorch saves them
     export_mb: float  # size of model.onnx / model.pt
+    threads: int = 1  # CPU threads both runtimes had for the latency measurement
 
     @property
     def passed(self) -> bool:
@@ -73,7 +75,7 @@ class ExportReport:
 
 
 def export(target: str, fmt: str = "onnx", output: str | None = None, data: str | None = None,
-           parity_images: int = 64, latency_runs: int = 50) -> ExportReport:
+           parity_images: int = 64, latency_runs: int = 50, threads: int = 0) -> ExportReport:
     """Write the bundle for a run, check it against PyTorch, time both; returns the measurements."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt}.")
@@ -105,7 +107,8 @@ def export(target: str, fmt: str = "onnx", output: str | None = None, data: str 
     report = check_parity(classifier, bundle, images, fmt)
 
     # 4. Latency and size.
-    report.pytorch_ms, report.export_ms = measure_latency(classifier, bundle, images[0], latency_runs)
+    report.threads = threads or cpu_count()
+    report.pytorch_ms, report.export_ms = measure_latency(classifier, bundle, images[0], latency_runs, report.threads)
     report.pytorch_mb = weights_megabytes(classifier.network)
     report.export_mb = (bundle / FORMATS[fmt]).stat().st_size / 1e6
     (bundle / "README.md").write_text(bundle_readme(classifier, report), encoding="utf-8")
@@ -261,25 +264,29 @@ def check_parity(classifier: LoadedClassifier, bundle: Path, images: list[Path],
                         pixels_identical=pixels_identical, pytorch_ms=0.0, export_ms=0.0, pytorch_mb=0.0, export_mb=0.0)
 
 
-def median_ms(function, runs: int, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def measure_latency(classifier: LoadedClassifier, bundle: Path, image: Path, runs: int, threads: int,
+                    warmup: int = 5) -> tuple[float, float]:
+    """Median milliseconds for one image, network only, on the CPU: PyTorch, then the export.
 
-
-def measure_latency(classifier: LoadedClassifier, bundle: Path, image: Path, runs: int) -> tuple[float, float]:
-    """Median milliseconds for one image, network only, on the CPU: PyTorch, then the export."""
+    Both get the same number of CPU threads, and they are timed in turns, so a busy machine slows
+    both alike instead of whichever ran second.
+    """
     single = normalise(classifier, classifier.load_image(image)[None])
-    model = load_bundle_script(bundle).Model(bundle)
+    model = load_bundle_script(bundle).Model(bundle, threads)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
     array = single.numpy()
+    timings: dict[str, list[float]] = {"pytorch": [], "export": []}
+    contenders = {"pytorch": lambda: classifier.network(single), "export": lambda: model.logits(array)}
     with torch.inference_mode():
-        pytorch = median_ms(lambda: classifier.network(single), runs)
-    return pytorch, median_ms(lambda: model.logits(array), runs)
+        for run in range(warmup + runs):
+            for name, function in contenders.items():
+                started = time.perf_counter()
+                function()
+                if run >= warmup:
+                    timings[name].append((time.perf_counter() - started) * 1000)
+    torch.set_num_threads(previous_threads)
+    return statistics.median(timings["pytorch"]), statistics.median(timings["export"])
 
 
 def weights_megabytes(network: torch.nn.Module) -> float:
@@ -293,11 +300,12 @@ def print_report(report: ExportReport) -> None:
     table = Table(title=f"Export check: {verdict}", title_justify="left")
     table.add_column("")
     table.add_column("PyTorch", justify="right")
-    table.add_column(report.format, justify="right")
+    table.add_column({"onnx": "ONNX", "torchscript": "TorchScript"}[report.format], justify="right")
     table.add_row("top-1 agreement", "", f"{report.top1_agreement:.1%} of {report.images} val images")
     table.add_row("max |logit difference|", "", f"{report.max_abs_diff:.2e} (tolerance {report.tolerance:.1e})")
     table.add_row("same input pixels", "", "yes" if report.pixels_identical else "no (preprocessing differs)")
-    table.add_row("CPU latency, 1 image (median)", f"{report.pytorch_ms:.2f} ms", f"{report.export_ms:.2f} ms")
+    table.add_row(f"CPU latency, 1 image, {report.threads} thread(s)", f"{report.pytorch_ms:.2f} ms",
+                  f"{report.export_ms:.2f} ms")
     table.add_row("model size", f"{report.pytorch_mb:.2f} MB", f"{report.export_mb:.2f} MB")
     console.print(table)
 
@@ -325,5 +333,6 @@ python predict.py photo.jpg more-photos/ --top-k 3 --csv predictions.csv
 
 Checked at export on {report.images} validation images: top-1 agreement with PyTorch
 {report.top1_agreement:.1%}, largest logit difference {report.max_abs_diff:.1e}. One image on the CPU:
-{report.export_ms:.1f} ms ({report.format}) vs {report.pytorch_ms:.1f} ms (PyTorch); {report.export_mb:.1f} MB.
+{report.export_ms:.1f} ms ({report.format}) vs {report.pytorch_ms:.1f} ms (PyTorch) with {report.threads} thread(s);
+{report.export_mb:.1f} MB.
 """

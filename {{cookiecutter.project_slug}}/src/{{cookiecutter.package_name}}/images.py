@@ -135,7 +135,8 @@ def inspect_image(path: str, hashes: bool = True) -> ImageCheck:
     if hashes:
         check.sha1 = hashlib.sha1(data).hexdigest()
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as image:
+            warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning for a 100-megapixel panorama
             check.format = image.format or ""
             check.width, check.height = image.size
             check.notes = _notes(image)

@@ -21,12 +21,13 @@ from {{ cookiecutter.package_name }}.config import AUTO, Config, save_config
 from {{ cookiecutter.package_name }}.dashboard import _writer, figure_to_array
 from {{ cookiecutter.package_name }}.data import ImageFolderDataModule
 from {{ cookiecutter.package_name }}.device import DevicePlan
+from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.model import Classifier
 from {{ cookiecutter.package_name }}.run_folder import RunFolder
 
 FALLBACK_LR = 1e-3  # used when the finder cannot suggest anything (too few batches, diverging loss)
 MIN_LR, MAX_LR = 1e-6, 1.0  # the range tried
-MIN_STEPS, MAX_STEPS = 30, 100  # batches tried: enough points for a curve, few enough to be quick
+MIN_STEPS, MAX_STEPS = 50, 100  # batches tried: enough points for a curve, few enough to be quick
 
 console = Console(soft_wrap=True)
 
@@ -48,6 +49,10 @@ def choose_lr(cfg: Config, plan: DevicePlan, run: RunFolder, model: Classifier, 
     """
     if cfg.lr != AUTO:
         return None
+    if cfg.devices not in (AUTO, 1) or cfg.num_nodes > 1:
+        # Each process would search on its own and could pick another rate: the copies would drift apart.
+        raise UserError("--lr auto works on one device: run it once with --devices 1, then train on several "
+                        "devices with the lr it wrote into that run's config.yaml.")
     if resume_from is not None:
         # A resumed run keeps the rate it started with, which its checkpoint remembers.
         saved = torch.load(resume_from, map_location="cpu", weights_only=True)["hyper_parameters"]["lr"]
@@ -69,6 +74,7 @@ def run_finder(plan: DevicePlan, run: RunFolder, model: Classifier, datamodule: 
         accelerator=plan.lightning_accelerator, devices=1, precision=plan.precision,
         max_steps=steps, logger=False, enable_checkpointing=False, enable_model_summary=False,
         enable_progress_bar=False, num_sanity_val_steps=0,
+        check_val_every_n_epoch=10**6,  # the search only needs training losses, never validation
         default_root_dir=run.path,  # where the finder keeps its temporary copy of the weights
     )
     # Train what the first epoch trains: only the head when the backbone starts frozen.

@@ -150,6 +150,18 @@ def lr_schedule(total_steps: int, freeze_steps: int, warmup_fraction: float):
     return factor
 
 
+def gather_predictions(module: L.LightningModule, results: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """With several processes each validates a share of the images: collect every share, so the
+    reports see the whole val set. Lightning's sampler repeats a few images to give every process
+    the same number; each image is kept once, in dataset order."""
+    gathered = {k: v.reshape(-1, *v.shape[2:]) for k, v in module.all_gather(results).items()}
+    order = torch.argsort(gathered["indices"], stable=True)
+    indices = gathered["indices"][order]
+    first = torch.ones_like(indices, dtype=torch.bool)
+    first[1:] = indices[1:] != indices[:-1]
+    return {k: v[order][first] for k, v in gathered.items()}
+
+
 class Classifier(L.LightningModule):
     """A timm backbone with a new head, trained with the fine-tuning recipe described above."""
 
@@ -249,7 +261,10 @@ class Classifier(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         """Called by Lightning after each validation pass: the epoch's predictions in one place."""
         if self._val_outputs:
-            self.val_results = {k: torch.cat([o[k] for o in self._val_outputs]).cpu() for k in self._val_outputs[0]}
+            results = {k: torch.cat([o[k] for o in self._val_outputs]) for k in self._val_outputs[0]}
+            if self.trainer.world_size > 1:
+                results = gather_predictions(self, results)
+            self.val_results = {k: v.cpu() for k, v in results.items()}
         self._val_outputs = []
 
     def test_step(self, batch, batch_idx: int) -> None:

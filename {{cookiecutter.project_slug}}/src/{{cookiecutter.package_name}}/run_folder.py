@@ -8,6 +8,7 @@
       checkpoints/best.ckpt  best validation macro F1 so far
       checkpoints/last.ckpt  end of the latest epoch (what --resume continues from)
       metrics.json           final numbers
+      report.md              the run in one page, with confusion_matrix.png and mistakes/ (see report.py)
       events.out.tfevents.*  TensorBoard
 """
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -37,7 +38,7 @@ from {{ cookiecutter.package_name }}.data import (
     write_skipped_csv,
     write_splits_csv,
 )
-from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
+from {{ cookiecutter.package_name }}.device import RUN_FOLDER_VARIABLE, DevicePlan, choose_device, is_main_process
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
 from {{ cookiecutter.package_name }}.lr_finder import choose_lr
@@ -62,12 +63,19 @@ def train(cfg: Config) -> RunFolder:
     started = time.perf_counter()
 
     # 1. Run folder: a new one, or the one we are resuming (same folder, same TensorBoard run).
+    #    With several GPUs or machines, only the main process creates and writes it (see device.py).
+    main = is_main_process()
+    console.quiet = not main
     if cfg.resume:
         run, resume_from = find_resume(cfg.resume)
-    else:
+    elif main:
         run, resume_from = new_run(cfg), None
+        os.environ[RUN_FOLDER_VARIABLE] = str(run.path)  # Lightning's launcher passes it to the helpers
+    else:
+        run, resume_from = RunFolder(Path(os.environ.get(RUN_FOLDER_VARIABLE) or Path(cfg.output) / "helper")), None
     console.print(f"Run folder: [bold]{run}[/]")
-    save_config(cfg, run.config)
+    if main:
+        save_config(cfg, run.config)
 
     # 2. Seed: the same seed gives the same split, the same augmentations and the same head init.
     L.seed_everything(cfg.seed, verbose=False)
@@ -81,9 +89,10 @@ def train(cfg: Config) -> RunFolder:
     #    skipped.csv, so a bad file cannot stop training mid-epoch), split them, remember the classes.
     splits = find_dataset(cfg.data, cfg.val_fraction, cfg.seed, check_images=True)
     check_same_classes(run, splits.classes, resuming=resume_from is not None)
-    write_json(run.labels, splits.classes)
-    write_splits_csv(splits, run.splits)
-    write_skipped_csv(splits, run.skipped)
+    if main:
+        write_json(run.labels, splits.classes)
+        write_splits_csv(splits, run.splits)
+        write_skipped_csv(splits, run.skipped)
     describe_data(splits, run)
     loss_weights, balanced_sampling, balance = choose_balance(cfg.balance, splits)
 
@@ -106,6 +115,9 @@ def train(cfg: Config) -> RunFolder:
     if plan.channels_last:
         model = model.to(memory_format=torch.channels_last)
         model.channels_last = True
+    if cfg.compile:
+        # Compiled on first use; the weights (and so the checkpoints) are those of the plain network.
+        network.forward_features = torch.compile(network.forward_features)
     datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory,
                                        balanced_sampling=balanced_sampling)
 
@@ -119,6 +131,13 @@ def train(cfg: Config) -> RunFolder:
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     if trainer.interrupted:
         raise UserError(f"training stopped early; continue it with: train --resume {run}")
+    if trainer.world_size > 1:
+        # Several processes trained together. From here on the main process works alone: it
+        # evaluates the best checkpoint on the whole val set and writes metrics.json and the report.
+        trainer.strategy.barrier()
+        torch.distributed.destroy_process_group()
+        if not trainer.is_global_zero:
+            return run
 
     # 8. Evaluate the best checkpoint once more and write metrics.json.
     metrics = evaluate(cfg, plan, run, model, datamodule, splits, trainer, throughput, source)
@@ -201,6 +220,14 @@ def weights_source(cfg: Config) -> str:
     return f"timm:{cfg.backbone}" if cfg.pretrained else "none (random init)"
 
 
+def lightning_strategy(cfg: Config) -> str:
+    """Several processes (DDP) must be told that the frozen backbone gets no gradients at first."""
+    several = cfg.devices not in ("auto", 1) or cfg.num_nodes > 1
+    if several and cfg.freeze_epochs > 0 and cfg.strategy in ("auto", "ddp"):
+        return "ddp_find_unused_parameters_true"
+    return cfg.strategy
+
+
 def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: ImagesPerSecond,
                   steps_per_epoch: int) -> L.Trainer:
     """Lightning's Trainer with our checkpoints, TensorBoard logger and progress bar."""
@@ -216,7 +243,7 @@ def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: Ima
         accelerator=plan.lightning_accelerator,
         devices=1 if cfg.devices == "auto" else cfg.devices,
         num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy,
+        strategy=lightning_strategy(cfg),
         precision=plan.precision,
         max_epochs=cfg.epochs,
         # Events go straight into the run folder, so `tensorboard --logdir runs` shows every run.
