@@ -10,21 +10,22 @@ Open it with ``tensorboard --logdir runs``. TensorBoard groups tags by the part 
     Text     val/per_class_scores     precision, recall, F1 and number of photos for every class
     HParams  best/val_acc, ...        the settings of each run next to its best checkpoint's scores
 
-Drawing pictures costs time, so it happens at most once per epoch, on a fixed small sample, and an
-epoch is skipped when drawing has already taken more than ``DRAWING_BUDGET`` of the training time
-(the last epoch is always drawn).
+Drawing pictures costs time, so it happens at most once per epoch, on a fixed small sample, in a
+background thread while training goes on; an epoch is skipped when the previous drawing is still
+running or drawing has already used more than ``DRAWING_BUDGET`` of the training time (the last epoch
+is always drawn).
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchmetrics.functional.classification import multiclass_f1_score, multiclass_precision, multiclass_recall
@@ -34,6 +35,7 @@ PREVIEW_IMAGES = 16  # training images in the batch preview
 SAMPLE_IMAGES = 16  # validation images in the predictions grid (the same ones every epoch)
 WORST_IMAGES = 16  # highest-loss validation images shown at the end
 TILE = 160  # pixels per image in the grids: big enough to see, small enough to be cheap
+MIN_CELL = 24  # smallest confusion-matrix cell in pixels: room for a count and a readable name
 DRAWING_BUDGET = 0.03  # at most 3% of the training time goes into drawing pictures
 RIGHT, WRONG = (30, 150, 60), (210, 40, 40)  # green and red frames
 
@@ -44,48 +46,68 @@ class Dashboard(L.Callback):
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []  # one row per epoch: train/val accuracy and loss
-        self._preview_done = False
         self._sample: tuple[list[int], torch.Tensor] | None = None  # val indices and their images
+        self._painter: ThreadPoolExecutor | None = None  # one background thread that draws
+        self._drawing: Future | None = None
+        self._preview_done = False
         self._started = 0.0
         self._drawing_seconds = 0.0
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Called by Lightning when fit begins: start the clock the drawing budget is measured against."""
-        self._started = time.perf_counter()
-        self._drawing_seconds = 0.0
-        self._preview_done = False
+        """Called by Lightning when fit begins: start the drawing thread and the budget's clock."""
+        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard")
+        self._started, self._drawing_seconds, self._preview_done = time.perf_counter(), 0.0, False
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Called by Lightning when fit is done: wait for the last drawing (and raise its errors, if any)."""
+        self._stop_painter(wait=True)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        """Called by Lightning when training fails or is interrupted: drop pending drawings."""
+        self._stop_painter(wait=False)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         """Called by Lightning before every training step; the very first batch becomes the preview."""
-        if self._preview_done or not trainer.is_global_zero or _writer(trainer) is None:
+        writer = _writer(trainer)
+        if self._preview_done or not trainer.is_global_zero or writer is None:
             return
         self._preview_done = True
         images, labels, _ = batch
         images = denormalise(images[:PREVIEW_IMAGES], pl_module.mean, pl_module.std)
         names = pl_module.hparams.class_names
         captions = [[names[label]] for label in labels[:PREVIEW_IMAGES].tolist()]
-        _writer(trainer).add_image("train/batch_preview", captioned_grid(images, captions), trainer.global_step)
+        step = trainer.global_step
+
+        def draw() -> None:
+            writer.add_image("train/batch_preview", captioned_grid(images, captions), step)
+
+        self._draw_in_background(draw)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Called by Lightning after each validation pass (after the model gathered ``val_results``)."""
-        results = pl_module.val_results
-        if trainer.sanity_checking or not trainer.is_global_zero or not results or _writer(trainer) is None:
+        results, writer = pl_module.val_results, _writer(trainer)
+        if trainer.sanity_checking or not trainer.is_global_zero or not results or writer is None:
             return
-        writer, step, names = _writer(trainer), trainer.global_step, pl_module.hparams.class_names
+        step, epoch, names = trainer.global_step, trainer.current_epoch + 1, pl_module.hparams.class_names
         writer.add_text("val/per_class_scores", per_class_table(results, names), step)
 
-        last_epoch = trainer.current_epoch >= trainer.max_epochs - 1
+        last_epoch = epoch >= trainer.max_epochs
+        busy = self._drawing is not None and not self._drawing.done()
         over_budget = self._drawing_seconds > DRAWING_BUDGET * (time.perf_counter() - self._started)
-        if over_budget and not last_epoch:
+        if last_epoch and busy:
+            self._drawing.result()  # the last epoch is always drawn
+        elif busy or (over_budget and not last_epoch):
             return
-        started = time.perf_counter()
-        matrix = confusion_matrix(results, len(names))
-        title = f"Confusion matrix, validation, epoch {trainer.current_epoch + 1}"
-        writer.add_image("val/confusion_matrix", figure_to_array(confusion_matrix_figure(matrix, names, title)),
-                         step, dataformats="HWC")
-        writer.add_image("val/predictions", self._predictions_grid(trainer, results, names), step)
-        self._drawing_seconds += time.perf_counter() - started
+        sample = self._validation_sample(trainer)
+
+        def draw() -> None:
+            matrix = confusion_matrix(results, len(names))
+            picture = confusion_matrix_image(matrix, names, f"Confusion matrix, validation, epoch {epoch}")
+            writer.add_image("val/confusion_matrix", np.asarray(picture), step, dataformats="HWC")
+            writer.add_image("val/predictions", predictions_grid(sample, results, names), step)
+
+        self._draw_in_background(draw)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Called by Lightning at the end of each training epoch (validation has run): remember the scores."""
@@ -104,25 +126,50 @@ class Dashboard(L.Callback):
         """Called by Lightning when resuming from a checkpoint."""
         self.history = list(state_dict.get("history", []))
 
-    def _predictions_grid(self, trainer: L.Trainer, results: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
-        """The fixed sample of validation images with their true and predicted class."""
-        if self._sample is None:  # loaded once: the same photos every epoch, so progress is visible
+    def _validation_sample(self, trainer: L.Trainer) -> tuple[list[int], torch.Tensor]:
+        """A fixed set of validation images, loaded once: the same photos every epoch show progress."""
+        if self._sample is None:
             dataset = trainer.datamodule.datasets["val"]
             indices = spread_indices(len(dataset), SAMPLE_IMAGES)
             self._sample = indices, torch.stack([dataset[i][0] for i in indices])
-        indices, images = self._sample
-        row_of = {index: row for row, index in enumerate(results["indices"].tolist())}
-        shown, captions, colours = [], [], []
-        for image, index in zip(images, indices, strict=True):
-            if index not in row_of:  # with several GPUs each one only sees part of the validation set
-                continue
-            row = row_of[index]
-            true, predicted = int(results["targets"][row]), int(results["probs"][row].argmax())
-            probability = float(results["probs"][row, predicted])
-            shown.append(image)
-            captions.append([f"true: {names[true]}", f"predicted: {names[predicted]}", f"{probability:.0%} sure"])
-            colours.append(RIGHT if predicted == true else WRONG)
-        return captioned_grid(torch.stack(shown), captions, colours)
+        return self._sample
+
+    def _draw_in_background(self, job) -> None:
+        """Run ``job`` on the drawing thread and add its time to the budget."""
+        def timed() -> None:
+            started = time.perf_counter()
+            job()
+            self._drawing_seconds += time.perf_counter() - started
+
+        self._drawing = self._painter.submit(timed) if self._painter else None
+        if self._drawing is None:  # not inside fit (no thread): draw right here
+            timed()
+
+    def _stop_painter(self, wait: bool) -> None:
+        if self._painter is not None:
+            self._painter.shutdown(wait=wait, cancel_futures=not wait)
+            self._painter = None
+        if wait and self._drawing is not None:
+            self._drawing.result()
+        self._drawing = None
+
+
+def predictions_grid(sample: tuple[list[int], torch.Tensor], results: dict[str, torch.Tensor],
+                     names: list[str]) -> torch.Tensor:
+    """The sample's images with their true and predicted class, framed green (right) or red (wrong)."""
+    indices, images = sample
+    row_of = {index: row for row, index in enumerate(results["indices"].tolist())}
+    shown, captions, colours = [], [], []
+    for image, index in zip(images, indices, strict=True):
+        if index not in row_of:  # with several GPUs each one only sees part of the validation set
+            continue
+        row = row_of[index]
+        true, predicted = int(results["targets"][row]), int(results["probs"][row].argmax())
+        probability = float(results["probs"][row, predicted])
+        shown.append(image)
+        captions.append([f"true: {names[true]}", f"predicted: {names[predicted]}", f"{probability:.0%} sure"])
+        colours.append(RIGHT if predicted == true else WRONG)
+    return captioned_grid(torch.stack(shown), captions, colours)
 
 
 def find_dashboard(trainer: L.Trainer) -> Dashboard | None:
@@ -211,11 +258,9 @@ def denormalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> 
     return pixels.round().to(torch.uint8).cpu()
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)  # a scalable font (Pillow 10.1 and later)
-    except TypeError:
-        return ImageFont.load_default()
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's built-in scalable font (no font files needed on any system)."""
+    return ImageFont.load_default(size=size)
 
 
 def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
@@ -251,35 +296,49 @@ def captioned_grid(images: torch.Tensor, captions: list[list[str]], colours: lis
     return make_grid(torch.stack(tiles), nrow=per_row, padding=6, pad_value=255)
 
 
-def confusion_matrix_figure(matrix: torch.Tensor, names: list[str], title: str) -> Figure:
+def confusion_matrix_image(matrix: torch.Tensor, names: list[str], title: str) -> Image.Image:
     """Class names on both axes, the count in every non-empty cell, colour = share of the true class.
 
-    Colouring by row share keeps small classes as visible as big ones; the size grows with the number
-    of classes so that 37 names stay readable.
+    Colouring by row share keeps small classes as visible as big ones. Cells shrink as classes are added
+    but never below ``MIN_CELL`` pixels, so 37 names stay readable. Drawn with Pillow (a few hundredths
+    of a second) rather than matplotlib (about a second for 37 classes), because it happens every epoch.
     """
     n = len(names)
     counts = matrix.numpy()
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    side = max(5.0, 2.5 + 0.3 * n)
-    font = 10 if n <= 15 else 8 if n <= 30 else 7
-    figure = Figure(figsize=(side + 1.2, side), dpi=100, layout="constrained")
-    axes = figure.add_subplot()
-    shown = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    axes.set_xticks(range(n), names, rotation=90, fontsize=font)
-    axes.set_yticks(range(n), names, fontsize=font)
-    axes.set_xlabel("predicted class", fontsize=font + 2)
-    axes.set_ylabel("true class", fontsize=font + 2)
-    axes.set_title(f"{title}\nnumber = photos, colour = share of the true class (diagonal = right)",
-                   fontsize=font + 2)
-    for row, col in zip(*np.nonzero(counts), strict=True):
-        axes.text(col, row, str(counts[row, col]), ha="center", va="center", fontsize=font - 1,
-                  color="white" if shares[row, col] > 0.6 else "black")
-    figure.colorbar(shown, ax=axes, fraction=0.04, pad=0.02).set_label("share of the true class")
-    return figure
-
-
-def figure_to_array(figure: Figure) -> np.ndarray:
-    """Render a matplotlib figure (no window, no pyplot) to an RGB array (height, width, 3)."""
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    colours = (colormaps["Blues"](shares)[..., :3] * 255).astype(np.uint8)  # matplotlib's blue scale
+    cell = max(MIN_CELL, min(48, 900 // n))
+    font, bold = _font(max(10, min(14, cell // 2 + 2))), _font(15)
+    label = int(max(font.getlength(name) for name in names)) + 8
+    left, top, grid = label + 30, 60, n * cell
+    subtitle = "number = photos, colour = share of the true class (diagonal = right)"
+    width = max(left + grid + 110, int(max(bold.getlength(title), font.getlength(subtitle))) + 20)
+    image = Image.new("RGB", (width, top + grid + label + 40), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.text((width // 2, 8), title, fill=(0, 0, 0), font=bold, anchor="ma")
+    draw.text((width // 2, 30), subtitle, fill=(80, 80, 80), font=font, anchor="ma")
+    for row in range(n):
+        y = top + row * cell
+        draw.text((left - 6, y + cell // 2), names[row], fill=(0, 0, 0), font=font, anchor="rm")
+        for col in range(n):
+            x = left + col * cell
+            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=tuple(colours[row, col].tolist()))
+            if counts[row, col]:
+                ink = (255, 255, 255) if shares[row, col] > 0.6 else (0, 0, 0)
+                draw.text((x + cell // 2, y + cell // 2), str(counts[row, col]), fill=ink, font=font, anchor="mm")
+    draw.rectangle([left - 1, top - 1, left + grid, top + grid], outline=(120, 120, 120))
+    for col, name in enumerate(names):  # column names written upwards, like a spine of a book
+        text = Image.new("RGB", (label, cell), (255, 255, 255))
+        ImageDraw.Draw(text).text((label - 4, cell // 2), name, fill=(0, 0, 0), font=font, anchor="rm")
+        image.paste(text.rotate(90, expand=True), (left + col * cell, top + grid + 4))
+    draw.text((left + grid // 2, top + grid + label + 10), "predicted class", fill=(0, 0, 0), font=bold, anchor="ma")
+    axis = Image.new("RGB", (grid, 22), (255, 255, 255))
+    ImageDraw.Draw(axis).text((grid // 2, 2), "true class", fill=(0, 0, 0), font=bold, anchor="ma")
+    image.paste(axis.rotate(90, expand=True), (4, top))
+    # Colour bar: the scale of shares, 1 at the top.
+    bar = (colormaps["Blues"](np.linspace(1, 0, grid))[:, :3] * 255).astype(np.uint8)
+    image.paste(Image.fromarray(np.repeat(bar[:, None], 16, axis=1)), (left + grid + 20, top))
+    for share in (0, 0.5, 1):
+        draw.text((left + grid + 40, top + round((1 - share) * (grid - 1))), f"{share:g}", fill=(0, 0, 0), font=font,
+                  anchor="lm")
+    return image

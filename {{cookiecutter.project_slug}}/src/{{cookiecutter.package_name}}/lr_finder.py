@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.tuner import Tuner
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from rich.console import Console
 
 from {{ cookiecutter.package_name }}.config import AUTO, Config, save_config
-from {{ cookiecutter.package_name }}.dashboard import _writer, figure_to_array
+from {{ cookiecutter.package_name }}.dashboard import _writer
 from {{ cookiecutter.package_name }}.data import ImageFolderDataModule
 from {{ cookiecutter.package_name }}.device import DevicePlan
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -27,6 +29,7 @@ from {{ cookiecutter.package_name }}.run_folder import RunFolder
 
 FALLBACK_LR = 1e-3  # used when the finder cannot suggest anything (too few batches, diverging loss)
 MIN_LR, MAX_LR = 1e-6, 1.0  # the range tried
+SENSIBLE_LR = (1e-5, 1e-1)  # a suggestion outside this range for fine-tuning with AdamW is a bad curve
 MIN_STEPS, MAX_STEPS = 50, 100  # batches tried: enough points for a curve, few enough to be quick
 
 console = Console(soft_wrap=True)
@@ -89,13 +92,23 @@ def run_finder(plan: DevicePlan, run: RunFolder, model: Classifier, datamodule: 
     suggestion = finder.suggestion() if finder else None
     if suggestion is None or not suggestion > 0:
         return LrChoice(FALLBACK_LR, "the LR finder had too few batches to suggest one; using the default")
+    # Lightning suggests the steepest fall of the loss, which a noisy curve can put far too high;
+    # a tenth of the rate with the lowest loss (fastai's rule) caps it. The first points are skipped,
+    # as Lightning does: the smoothed loss is not settled there yet.
+    lrs, losses = finder.results["lr"][10:], finder.results["loss"][10:]
+    losses = torch.tensor(losses, dtype=torch.float64).nan_to_num(nan=float("inf"))
+    suggestion = min(suggestion, lrs[int(losses.argmin())] / 10)
+    how = "chosen by the LR finder"
+    if not SENSIBLE_LR[0] <= suggestion <= SENSIBLE_LR[1]:
+        # A curve without a clear downhill part (e.g. a model that cannot learn yet) gives nonsense.
+        suggestion, how = FALLBACK_LR, "the LR finder's curve had no clear downhill part; using the default"
     plot = run.path / "lr_finder.png"
     figure = finder_figure(finder.results["lr"], finder.results["loss"], suggestion)
     figure.savefig(plot)
     writer = _writer(trainer)
     if writer is not None:
         writer.add_image("train/lr_finder", figure_to_array(figure), 0, dataformats="HWC")
-    return LrChoice(float(suggestion), "chosen by the LR finder", plot)
+    return LrChoice(float(suggestion), how, plot)
 
 
 def finder_figure(lrs: list[float], losses: list[float], chosen: float) -> Figure:
@@ -110,3 +123,10 @@ def finder_figure(lrs: list[float], losses: list[float], chosen: float) -> Figur
     axes.set_title("LR finder: the chosen rate is where the loss falls fastest")
     axes.legend()
     return figure
+
+
+def figure_to_array(figure: Figure) -> np.ndarray:
+    """Render a matplotlib figure (no window, no pyplot) to an RGB array (height, width, 3)."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

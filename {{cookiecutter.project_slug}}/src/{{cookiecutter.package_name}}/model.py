@@ -228,8 +228,9 @@ class Classifier(L.LightningModule):
         images, labels, _ = batch
         logits = self(images)
         loss = F.cross_entropy(logits, labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
-        self.train_acc(logits, labels)
-        self.train_f1(logits, labels)
+        # update() only: the epoch's value is what we log, so no per-batch value is computed.
+        self.train_acc.update(logits, labels)
+        self.train_f1.update(logits, labels)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(labels))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         self.log("train/f1_macro", self.train_f1, on_step=False, on_epoch=True)

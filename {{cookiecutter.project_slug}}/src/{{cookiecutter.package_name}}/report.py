@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.config import Config
-from {{ cookiecutter.package_name }}.dashboard import confusion_matrix, confusion_matrix_figure
+from {{ cookiecutter.package_name }}.dashboard import confusion_matrix, confusion_matrix_image
 from {{ cookiecutter.package_name }}.data import DatasetSplits
 from {{ cookiecutter.package_name }}.images import load_rgb
 from {{ cookiecutter.package_name }}.lr_finder import LrChoice
@@ -42,8 +42,8 @@ def write_report(run: RunFolder, cfg: Config, metrics: dict, val_results: dict[s
     """Write report.md (and its pictures) into the run folder; returns its path."""
     names = splits.classes
     matrix = confusion_matrix(val_results, len(names))
-    figure = confusion_matrix_figure(matrix, names, f"Confusion matrix, validation, best checkpoint ({run.path.name})")
-    figure.savefig(run.path / "confusion_matrix.png")
+    picture = confusion_matrix_image(matrix, names, f"Confusion matrix, validation, best checkpoint ({run.path.name})")
+    picture.save(run.path / "confusion_matrix.png")
     train_counts = [0] * len(names)
     for sample in splits.train:
         train_counts[sample.label] += 1
@@ -77,8 +77,8 @@ def write_report(run: RunFolder, cfg: Config, metrics: dict, val_results: dict[s
     lines += data_summary(splits, metrics)
     if lr_choice and lr_choice.plot:
         lines += ["", "## Learning-rate finder", "",
-                  f"The finder tried rates from tiny to huge for a few batches and chose {lr_choice.lr:.2e}, "
-                  "where the loss fell fastest.", "", f"![learning-rate finder]({lr_choice.plot.name})"]
+                  f"The finder tried rates from tiny to huge for a few batches; learning rate {lr_choice.lr:.2e} "
+                  f"({lr_choice.how}).", "", f"![learning-rate finder]({lr_choice.plot.name})"]
     lines += ["", "---", f"Repeat this run with: `{{ cookiecutter.project_slug }} train --config {run.config}` "
               f"(TensorBoard: `tensorboard --logdir {run.path.parent}`)", ""]
     path = run.path / "report.md"
