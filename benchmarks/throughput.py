@@ -85,6 +85,8 @@ class PlainTrainer:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.channels_last = plan.channels_last
         self.network.train()
+        if args.compile:
+            self.network = torch.compile(self.network)
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=1e-4, weight_decay=0.01)
         self.scaler = torch.amp.GradScaler(enabled=plan.precision == "16-mixed")
         self.mean = torch.tensor(data_config["mean"], device=self.device).view(1, 3, 1, 1)
@@ -136,15 +138,33 @@ def timed_epoch(loader, device: str, step=None) -> float:
     return images_seen / (time.perf_counter() - start)
 
 
-def measure_template(project, data: Path, out: Path, args) -> tuple[float, dict]:
+def measure_template(project, data: Path, out: Path, args, between_epochs=None) -> tuple[float, dict]:
     """The project's own ``train``, as a user runs it: the frozen epoch, then full epochs; the best of
     those, as the project's ImagesPerSecond callback logged them to TensorBoard."""
+    import lightning as L
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    class BetweenEpochs(L.Callback):
+        """Runs ``between_epochs`` after each training epoch, outside the project's images/s clock."""
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            between_epochs()
+
+    if between_epochs is not None:
+        build_trainer = project["train"].build_trainer
+
+        def build_trainer_with_turns(*args, **kwargs):
+            trainer = build_trainer(*args, **kwargs)
+            trainer.callbacks.append(BetweenEpochs())
+            return trainer
+
+        project["train"].build_trainer = build_trainer_with_turns
 
     cfg = project["config"].make_config({
         "data": str(data), "backbone": args.backbone, "pretrained": False, "image_size": args.image_size,
         "batch_size": args.batch_size, "epochs": args.epochs, "freeze_epochs": 1, "accelerator": args.device,
         "num_workers": args.num_workers, "output": str(out), "name": "benchmark", "val_fraction": 0.1,
+        "compile": args.compile,
     })
     run = project["train"].train(cfg)
     metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
@@ -166,17 +186,18 @@ def main() -> None:
                         help="digits per class (default: 40 on CPU, all ~180 on CUDA)")
     parser.add_argument("--copies", type=int, default=None,
                         help="write each digit this many times, so epochs on a fast GPU last long enough "
-                        "(default: 1 on CPU, 8 on CUDA)")
+                        "(default: 1 on CPU, 4 on CUDA: about 7,000 images, still small enough to cache)")
     parser.add_argument("--steps", type=int, help="steps a synthetic round (default: batches in an epoch)")
     parser.add_argument("--epochs", type=int, default=4,
                         help="passes over the data for loader, plain_loop and template; the first (frozen for "
                         "the template) warms up, the best of the others counts")
     parser.add_argument("--num-workers", default="auto")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network in all four")
     parser.add_argument("--json", type=Path, help="also write the figures and settings to this file")
     args = parser.parse_args()
     cuda = args.device == "cuda"
     per_class = args.per_class or (None if cuda else 40)
-    copies = args.copies or (8 if cuda else 1)
+    copies = args.copies or (4 if cuda else 1)
 
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         tmp = Path(tmp)
@@ -203,27 +224,28 @@ def main() -> None:
         trainer = PlainTrainer(project, num_classes, args, plan, data_config)
         figures = {}
 
-        # One synthetic round does as many steps as an epoch has batches. Rounds and epochs take
-        # turns, so both see the same machine; the first of each only warms up.
+        # One synthetic round does as many steps as an epoch has batches. The four measurements take
+        # turns (on a CPU, between the template's epochs too), so all see the same machine even when
+        # it is shared; the first turn of each only warms up.
         steps = args.steps or len(loader)
         rates = {"synthetic": [], "loader": [], "plain_loop": []}
-        for turn in range(args.epochs):
-            print(f"turn {turn + 1}/{args.epochs}: synthetic, loader, plain_loop ...", flush=True)
+
+        def turn() -> None:
+            print(f"turn {len(rates['synthetic']) + 1}: synthetic, loader, plain_loop ...", flush=True)
             rates["synthetic"].append(measure_synthetic(trainer, args.batch_size, args.image_size, num_classes, steps))
             rates["loader"].append(timed_epoch(loader, plan.accelerator))
             rates["plain_loop"].append(timed_epoch(loader, plan.accelerator, step=trainer.step))
+
+        for _ in range(1 if not cuda else args.epochs):
+            turn()
         peak_synthetic = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
-        del loader, datamodule  # stops its worker processes
-        if cuda:  # free the GPU for the template's run
-            del trainer
+        if cuda:  # free the GPU (and the loader's workers) for the template's run
+            del loader, datamodule, trainer
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         print("template: the project's own train command ...", flush=True)
-        figures["template"], metrics = measure_template(project, data, tmp / "runs", args)
-        if not cuda:  # the CPU may be shared: measure the ceiling again, right after the template
-            for _ in range(2):
-                rates["synthetic"].append(measure_synthetic(trainer, args.batch_size, args.image_size, num_classes,
-                                                            steps))
+        figures["template"], metrics = measure_template(project, data, tmp / "runs", args,
+                                                        between_epochs=None if cuda else turn)
         figures.update({key: max(values[1:]) for key, values in rates.items()})
 
         result = {key: round(figures[key], 1) for key in ("synthetic", "loader", "plain_loop", "template")}
@@ -234,7 +256,7 @@ def main() -> None:
             "device_name": torch.cuda.get_device_name(0) if cuda else "CPU",
             "backbone": args.backbone, "image_size": args.image_size, "batch_size": args.batch_size,
             "precision": plan.precision, "threads": torch.get_num_threads(), "num_workers": plan.num_workers,
-            "channels_last": plan.channels_last, "train_images": len(splits.train),
+            "channels_last": plan.channels_last, "train_images": len(splits.train), "compile": args.compile,
             "torch": torch.__version__,
         }
         if cuda:
