@@ -17,7 +17,7 @@ COMMON_FILES = {
     "src/PKG/device.py", "src/PKG/images.py", "src/PKG/data.py", "src/PKG/model.py", "src/PKG/callbacks.py",
     "src/PKG/run_folder.py", "src/PKG/train.py",
     "tests/__init__.py", "tests/conftest.py", "tests/test_config.py", "tests/test_device.py", "tests/test_model.py",
-    "tests/test_train.py", "tests/test_readme.py",
+    "tests/test_train.py", "tests/test_readme.py", "tests/test_gpu.py",
 }
 # Files that exist only when their option is chosen.
 OPTIONAL_FILES = {
