@@ -92,12 +92,13 @@ class PlainTrainer:
         self.mean = torch.tensor(data_config["mean"], device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(data_config["std"], device=self.device).view(1, 3, 1, 1)
         self.to_float = project["data"].images_to_float
+        self.jitter = project["data"].COLOR_JITTER  # the template's colour jitter runs on the device too
 
     def step(self, images, labels) -> None:
         import torch
         import torch.nn.functional as F
 
-        images = self.to_float(images, self.mean, self.std)
+        images = self.to_float(images, self.mean, self.std, jitter=self.jitter)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):

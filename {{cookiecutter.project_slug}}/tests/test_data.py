@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from {{ cookiecutter.package_name }}.data import balanced_sampler, class_weights
+from {{ cookiecutter.package_name }}.data import balanced_sampler, class_weights, images_to_float
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.folders import find_dataset, imbalance_ratio
 
@@ -192,3 +192,18 @@ def test_weighted_loss_counts_mistakes_on_rare_classes_more() -> None:
     expected = F.cross_entropy(logits, labels, weight=torch.tensor([0.2, 1.8]))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert loss.item() != pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-3)
+
+
+def test_colour_jitter_changes_training_batches_only_within_its_strength() -> None:
+    """Training batches get random brightness/contrast/saturation; evaluation batches are untouched."""
+    torch.manual_seed(0)
+    images = torch.randint(40, 216, (8, 3, 16, 16), dtype=torch.uint8)
+    mean, std = torch.zeros(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
+    plain = images_to_float(images, mean, std)
+    assert torch.equal(plain, images.float() / 255)
+    jittered = images_to_float(images, mean, std, jitter=0.2)
+    assert jittered.shape == plain.shape and 0 <= jittered.min() and jittered.max() <= 1
+    assert not torch.allclose(jittered, plain)
+    # Brightness alone moves an image's mean by at most 20%; all three together stay well within 60%.
+    ratio = jittered.mean(dim=(1, 2, 3)) / plain.mean(dim=(1, 2, 3))
+    assert ((ratio > 0.4) & (ratio < 1.6)).all()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from {{ cookiecutter.package_name }}.data import images_to_float
+from {{ cookiecutter.package_name }}.data import COLOR_JITTER, images_to_float
 from {{ cookiecutter.package_name }}.errors import UserError
 
 PROJECT = "{{ cookiecutter.package_name }}"  # stored in checkpoints so another project's are refused
@@ -181,12 +181,14 @@ class Classifier(L.LightningModule):
         # --balance weighted-loss: rare classes weigh more in the training loss (None: all equal).
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.train_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_f1 = MulticlassF1Score(num_classes, average="macro")
+        # validate_args=False: our labels are always valid, and the checks would make the CPU wait for the GPU.
+        metric_args = {"num_classes": num_classes, "validate_args": False}
+        self.train_acc = MulticlassAccuracy(average="micro", **metric_args)
+        self.train_f1 = MulticlassF1Score(average="macro", **metric_args)
+        self.val_acc = MulticlassAccuracy(average="micro", **metric_args)
+        self.val_f1 = MulticlassF1Score(average="macro", **metric_args)
+        self.test_acc = MulticlassAccuracy(average="micro", **metric_args)
+        self.test_f1 = MulticlassF1Score(average="macro", **metric_args)
         self.backbone_frozen = freeze_epochs > 0
         self._val_outputs: list[dict[str, torch.Tensor]] = []
         self.val_results: dict[str, torch.Tensor] = {}  # last validation pass: probs, targets, losses, indices
@@ -208,7 +210,8 @@ class Classifier(L.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Called by Lightning once a batch is on the device: uint8 -> normalised float there."""
         images, labels, indices = batch
-        images = images_to_float(images, self.mean, self.std)
+        training = self._trainer is not None and self.trainer.training
+        images = images_to_float(images, self.mean, self.std, jitter=COLOR_JITTER if training else 0.0)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, labels, indices
@@ -231,7 +234,8 @@ class Classifier(L.LightningModule):
         # update() only: the epoch's value is what we log, so no per-batch value is computed.
         self.train_acc.update(logits, labels)
         self.train_f1.update(logits, labels)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(labels))
+        # Not in the progress bar: showing a per-step value there makes the CPU wait for the GPU every step.
+        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(labels))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         self.log("train/f1_macro", self.train_f1, on_step=False, on_epoch=True)
         return loss
