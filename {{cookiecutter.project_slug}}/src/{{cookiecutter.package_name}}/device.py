@@ -75,12 +75,14 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
 
     cores = cpu_count()
     if num_workers == "auto":
-        # On a GPU, workers decode images while the GPU computes. On a CPU the same cores do both:
+        # On a GPU, workers decode and crop images while the GPU computes; two cores stay free for the
+        # training loop and the pinned-memory copies, which slow down when workers crowd them out.
+        # On a CPU the same cores do both:
         # small datasets are decoded once into memory (cache.py), so loading a batch costs a few
         # percent of a training step and the main process does it between steps; a worker process
         # would only take cores away from the compute threads. Without a cache (big datasets) one
         # worker decodes while the others compute, once there are enough cores to share.
-        num_workers = min(16, cores - 1) if device == "cuda" else (0 if cores < 8 else 1)
+        num_workers = max(1, min(12, cores - 2)) if device == "cuda" else (0 if cores < 8 else 1)
     num_workers = max(0, int(num_workers))
     # Compute threads: every core, except those a CPU-side worker keeps busy.
     threads = max(1, cores - num_workers) if device == "cpu" else max(1, min(cores, torch.get_num_threads()))

@@ -249,7 +249,8 @@ def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: Ima
         # Events go straight into the run folder, so `tensorboard --logdir runs` shows every run.
         logger=TensorBoardLogger(save_dir=run.path, name="", version="", default_hp_metric=False),
         callbacks=[checkpoints, LearningRateMonitor(logging_interval="step"), throughput, Dashboard(),
-                   RichProgressBar()],
+                   # Redrawing the bar costs milliseconds: about 20 redraws an epoch are plenty.
+                   RichProgressBar(refresh_rate=max(1, steps_per_epoch // 20))],
         default_root_dir=run.path,  # anything Lightning writes outside the logger stays in the run folder
         log_every_n_steps=max(1, min(50, steps_per_epoch)),
         num_sanity_val_steps=0,  # our validation code is tested; start training at once
