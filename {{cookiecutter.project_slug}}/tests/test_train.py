@@ -138,6 +138,8 @@ def test_data_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert run_cli("train", "--data", str(tmp_path / "missing"), *FAST, "--output", str(tmp_path)) == 1
     assert "does not exist" in capsys.readouterr().err
     make_image_folder(tmp_path / "one", per_class=3, classes=("cat",))
-    assert run_cli("train", "--data", str(tmp_path / "one"), *FAST, "--output", str(tmp_path)) == 1
+    runs = tmp_path / "runs"
+    assert run_cli("train", "--data", str(tmp_path / "one"), *FAST, "--output", str(runs)) == 1
     err = capsys.readouterr().err.strip()
     assert "at least 2" in err and err.count("\n") == 0
+    assert not runs.exists() or not any(runs.iterdir())  # no empty run folder left behind

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,17 @@ def new_run(cfg: Config) -> RunFolder:
     except OSError as err:
         raise UserError(f"cannot create run folder {run} ({err.strerror}); choose another --output.") from None
     return run
+
+
+@contextmanager
+def discard_if_unused(run: RunFolder, fresh: bool) -> Iterator[None]:
+    """If a new run stops before its first checkpoint, remove its folder: an empty run only confuses."""
+    try:
+        yield
+    except BaseException:
+        if fresh and not run.last.exists():
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
 
 
 def find_resume(target: str) -> tuple[RunFolder, Path]:

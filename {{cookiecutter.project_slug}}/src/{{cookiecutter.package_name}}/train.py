@@ -44,7 +44,7 @@ from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
 from {{ cookiecutter.package_name }}.lr_finder import choose_lr
 from {{ cookiecutter.package_name }}.model import Classifier, create_backbone, model_data_config
 from {{ cookiecutter.package_name }}.report import write_report
-from {{ cookiecutter.package_name }}.run_folder import RunFolder, find_resume, new_run, write_json
+from {{ cookiecutter.package_name }}.run_folder import RunFolder, discard_if_unused, find_resume, new_run, write_json
 
 console = Console(soft_wrap=True)  # long lines stay whole in logs instead of wrapping at 80 columns
 
@@ -73,87 +73,89 @@ def train(cfg: Config) -> RunFolder:
         os.environ[RUN_FOLDER_VARIABLE] = str(run.path)  # Lightning's launcher passes it to the helpers
     else:
         run, resume_from = RunFolder(Path(os.environ.get(RUN_FOLDER_VARIABLE) or Path(cfg.output) / "helper")), None
-    console.print(f"Run folder: [bold]{run}[/]")
-    if main:
-        save_config(cfg, run.config)
+    # A new run that fails before its first checkpoint (a data or weights problem) leaves no empty folder.
+    with discard_if_unused(run, fresh=main and resume_from is None):
+        console.print(f"Run folder: [bold]{run}[/]")
+        if main:
+            save_config(cfg, run.config)
 
-    # 2. Seed: the same seed gives the same split, the same augmentations and the same head init.
-    L.seed_everything(cfg.seed, verbose=False)
+        # 2. Seed: the same seed gives the same split, the same augmentations and the same head init.
+        L.seed_everything(cfg.seed, verbose=False)
 
-    # 3. Device: where to train and in which precision, decided once and printed.
-    plan = choose_device(cfg.accelerator, cfg.precision, cfg.num_workers)
-    torch.set_num_threads(plan.threads)  # so data loading and compute do not fight over the cores
-    console.print(plan.description)
+        # 3. Device: where to train and in which precision, decided once and printed.
+        plan = choose_device(cfg.accelerator, cfg.precision, cfg.num_workers)
+        torch.set_num_threads(plan.threads)  # so data loading and compute do not fight over the cores
+        console.print(plan.description)
 
-    # 4. Data: find the images, decode each once (unreadable ones are left out and listed in
-    #    skipped.csv, so a bad file cannot stop training mid-epoch), split them, remember the classes.
-    splits = find_dataset(cfg.data, cfg.val_fraction, cfg.seed, check_images=True)
-    check_same_classes(run, splits.classes, resuming=resume_from is not None)
-    if main:
-        write_json(run.labels, splits.classes)
-        write_splits_csv(splits, run.splits)
-        write_skipped_csv(splits, run.skipped)
-    describe_data(splits, run)
-    loss_weights, balanced_sampling, balance = choose_balance(cfg.balance, splits)
+        # 4. Data: find the images, decode each once (unreadable ones are left out and listed in
+        #    skipped.csv, so a bad file cannot stop training mid-epoch), split them, remember the classes.
+        splits = find_dataset(cfg.data, cfg.val_fraction, cfg.seed, check_images=True)
+        check_same_classes(run, splits.classes, resuming=resume_from is not None)
+        if main:
+            write_json(run.labels, splits.classes)
+            write_splits_csv(splits, run.splits)
+            write_skipped_csv(splits, run.skipped)
+        describe_data(splits, run)
+        loss_weights, balanced_sampling, balance = choose_balance(cfg.balance, splits)
 
-    # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
-    #    the checkpoint, so nothing is downloaded.
-    network, source = create_backbone(
-        cfg.backbone, len(splits.classes),
-        pretrained=cfg.pretrained and resume_from is None,
-        weights=cfg.weights if resume_from is None else None,
-    )
-    source = weights_source(cfg) if resume_from else source
-    console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
-    data_config = model_data_config(network, cfg.image_size)
-    model = Classifier(
-        network, cfg.backbone, splits.classes, data_config,
-        lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, weight_decay=cfg.weight_decay,
-        warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
-        freeze_epochs=cfg.freeze_epochs, pretrained_source=source, class_weights=loss_weights,
-    )
-    if plan.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        model.channels_last = True
-    if cfg.compile:
-        # Compiled on first use; the weights (and so the checkpoints) are those of the plain network.
-        network.forward_features = torch.compile(network.forward_features)
-    datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory,
-                                       balanced_sampling=balanced_sampling)
+        # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
+        #    the checkpoint, so nothing is downloaded.
+        network, source = create_backbone(
+            cfg.backbone, len(splits.classes),
+            pretrained=cfg.pretrained and resume_from is None,
+            weights=cfg.weights if resume_from is None else None,
+        )
+        source = weights_source(cfg) if resume_from else source
+        console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
+        data_config = model_data_config(network, cfg.image_size)
+        model = Classifier(
+            network, cfg.backbone, splits.classes, data_config,
+            lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, weight_decay=cfg.weight_decay,
+            warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
+            freeze_epochs=cfg.freeze_epochs, pretrained_source=source, class_weights=loss_weights,
+        )
+        if plan.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            model.channels_last = True
+        if cfg.compile:
+            # Compiled on first use; the weights (and so the checkpoints) are those of the plain network.
+            network.forward_features = torch.compile(network.forward_features)
+        datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory,
+                                           balanced_sampling=balanced_sampling)
 
-    # 6. Trainer: Lightning runs the loop; callbacks save checkpoints and measure the run.
-    throughput = ImagesPerSecond()
-    trainer = build_trainer(cfg, plan, run, throughput, steps_per_epoch=len(splits.train) // cfg.batch_size)
-    # With --lr auto, a short learning-rate search picks the rate (and config.yaml records it).
-    lr_choice = choose_lr(cfg, plan, run, model, datamodule, trainer, resume_from)
+        # 6. Trainer: Lightning runs the loop; callbacks save checkpoints and measure the run.
+        throughput = ImagesPerSecond()
+        trainer = build_trainer(cfg, plan, run, throughput, steps_per_epoch=len(splits.train) // cfg.batch_size)
+        # With --lr auto, a short learning-rate search picks the rate (and config.yaml records it).
+        lr_choice = choose_lr(cfg, plan, run, model, datamodule, trainer, resume_from)
 
-    # 7. Fit. A crash loses at most the current epoch: last.ckpt is written after every epoch.
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-    if trainer.interrupted:
-        raise UserError(f"training stopped early; continue it with: train --resume {run}")
-    if trainer.world_size > 1:
-        # Several processes trained together. From here on the main process works alone: it
-        # evaluates the best checkpoint on the whole val set and writes metrics.json and the report.
-        trainer.strategy.barrier()
-        torch.distributed.destroy_process_group()
-        if not trainer.is_global_zero:
-            return run
+        # 7. Fit. A crash loses at most the current epoch: last.ckpt is written after every epoch.
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+        if trainer.interrupted:
+            raise UserError(f"training stopped early; continue it with: train --resume {run}")
+        if trainer.world_size > 1:
+            # Several processes trained together. From here on the main process works alone: it
+            # evaluates the best checkpoint on the whole val set and writes metrics.json and the report.
+            trainer.strategy.barrier()
+            torch.distributed.destroy_process_group()
+            if not trainer.is_global_zero:
+                return run
 
-    # 8. Evaluate the best checkpoint once more and write metrics.json.
-    metrics = evaluate(cfg, plan, run, model, datamodule, splits, trainer, throughput, source)
-    metrics["seconds"] = round(time.perf_counter() - started, 1)
-    metrics["balance"] = balance
-    write_json(run.metrics, metrics)
+        # 8. Evaluate the best checkpoint once more and write metrics.json.
+        metrics = evaluate(cfg, plan, run, model, datamodule, splits, trainer, throughput, source)
+        metrics["seconds"] = round(time.perf_counter() - started, 1)
+        metrics["balance"] = balance
+        write_json(run.metrics, metrics)
 
-    # 9. Report: the final pictures and scores in TensorBoard, and report.md in the run folder.
-    log_final_results(trainer, model, cfg.to_dict(), metrics)
-    history = find_dashboard(trainer).history
-    report = write_report(run, cfg, metrics, model.val_results, splits, history, lr_choice)
-    console.print(f"Report: [bold]{report}[/]")
+        # 9. Report: the final pictures and scores in TensorBoard, and report.md in the run folder.
+        log_final_results(trainer, model, cfg.to_dict(), metrics)
+        history = find_dashboard(trainer).history
+        report = write_report(run, cfg, metrics, model.val_results, splits, history, lr_choice)
+        console.print(f"Report: [bold]{report}[/]")
 
-    # 10. Summary.
-    print_summary(metrics, run)
-    return run
+        # 10. Summary.
+        print_summary(metrics, run)
+        return run
 
 
 def check_same_classes(run: RunFolder, classes: list[str], resuming: bool) -> None:
