@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PROJECT := build/pet-classifier
-TRAIN_FLAGS := --data data/digits --backbone efficientnet_lite0 --image-size 64 --epochs 3 --batch-size 64 \
-               --accelerator cpu --name quickstart
+COMMON_FLAGS := --data data/digits --batch-size 64 --accelerator cpu --name quickstart
+# With internet: fine-tune timm's pretrained efficientnet_lite0 (head first, then everything).
+PRETRAINED_FLAGS := --backbone efficientnet_lite0 --image-size 64 --epochs 3
+# Offline: a small ResNet from scratch learns the digits well in about a minute (93% here).
+SCRATCH_FLAGS := --backbone resnet18 --image-size 32 --epochs 8 --no-pretrained --freeze-epochs 0 --lr 0.003 \
+                 --backbone-lr-factor 1
 
 .PHONY: quickstart test test-fast lint clean
 
@@ -20,14 +24,14 @@ quickstart: $(BIN)/python
 	$(BIN)/python benchmarks/sample_data.py digits $(PROJECT)/data/digits
 	rm -rf $(PROJECT)/runs/quickstart
 	@# With internet this fine-tunes timm's pretrained weights; offline it says so and trains from scratch.
-	cd $(PROJECT) && ( ../../$(BIN)/pet-classifier train $(TRAIN_FLAGS) 2> .quickstart.err \
+	cd $(PROJECT) && ( ../../$(BIN)/pet-classifier train $(COMMON_FLAGS) $(PRETRAINED_FLAGS) 2> .quickstart.err \
 	  || { if grep -q -- "--no-pretrained" .quickstart.err; then \
-	         echo "Pretrained weights could not be downloaded (no internet?); training from scratch instead."; \
+	         echo "Pretrained weights could not be downloaded (no internet?); training a small model from scratch instead."; \
 	         rm -rf runs/quickstart; \
-	         ../../$(BIN)/pet-classifier train $(TRAIN_FLAGS) --no-pretrained --freeze-epochs 0 --lr 0.003 \
-	           --backbone-lr-factor 1; \
+	         ../../$(BIN)/pet-classifier train $(COMMON_FLAGS) $(SCRATCH_FLAGS); \
 	       else cat .quickstart.err; exit 1; fi; } )
-	cd $(PROJECT) && ../../$(BIN)/pet-classifier predict runs/quickstart data/digits/train/seven data/digits/train/three --top-k 2 | tail -n 12
+	cd $(PROJECT) && ../../$(BIN)/pet-classifier predict runs/quickstart \
+	  $$(ls data/digits/train/seven/*.png | head -n 3) $$(ls data/digits/train/three/*.png | head -n 3) --top-k 2
 	@echo
 	@echo "Done. Your project is in $(PROJECT). See the training curves with:"
 	@echo "    $(BIN)/tensorboard --logdir $(PROJECT)/runs"
