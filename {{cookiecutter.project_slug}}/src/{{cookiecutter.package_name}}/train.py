@@ -42,7 +42,7 @@ from {{ cookiecutter.package_name }}.device import RUN_FOLDER_VARIABLE, DevicePl
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
 from {{ cookiecutter.package_name }}.lr_finder import choose_lr
-from {{ cookiecutter.package_name }}.model import Classifier, create_backbone, model_data_config
+from {{ cookiecutter.package_name }}.model import Classifier, check_backbone_name, create_backbone, model_data_config
 from {{ cookiecutter.package_name }}.report import write_report
 from {{ cookiecutter.package_name }}.run_folder import RunFolder, discard_if_unused, find_resume, new_run, write_json
 
@@ -61,6 +61,7 @@ warnings.filterwarnings("ignore", ".*LeafSpec.*")  # a Lightning/PyTorch version
 def train(cfg: Config) -> RunFolder:
     """Run one training from a resolved config; returns the run folder it filled."""
     started = time.perf_counter()
+    check_backbone_name(cfg.backbone)  # a typo in the model name fails now, not after the data is decoded
 
     # 1. Run folder: a new one, or the one we are resuming (same folder, same TensorBoard run).
     #    With several GPUs or machines, only the main process creates and writes it (see device.py).
