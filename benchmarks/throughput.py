@@ -189,7 +189,7 @@ def main() -> None:
                         help="write each digit this many times, so epochs on a fast GPU last long enough "
                         "(default: 1 on CPU, 4 on CUDA: about 7,000 images, still small enough to cache)")
     parser.add_argument("--steps", type=int, help="steps a synthetic round (default: batches in an epoch)")
-    parser.add_argument("--epochs", type=int, default=4,
+    parser.add_argument("--epochs", type=int, default=6,
                         help="passes over the data for loader, plain_loop and template; the first (frozen for "
                         "the template) warms up, the best of the others counts")
     parser.add_argument("--num-workers", default="auto")
