@@ -84,9 +84,8 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
         # worker decodes while the others compute, once there are enough cores to share.
         num_workers = max(1, min(12, cores - 2)) if device == "cuda" else (0 if cores < 8 else 1)
     num_workers = max(0, int(num_workers))
-    # Compute threads: every core, except those the loader workers keep busy. On a GPU the main process
-    # computes little on the CPU, and idle-spinning threads there would slow the workers down.
-    threads = max(1, cores - num_workers)
+    # Compute threads: every core, except those a CPU-side worker keeps busy.
+    threads = max(1, cores - num_workers) if device == "cpu" else max(1, min(cores, torch.get_num_threads()))
 
     name = torch.cuda.get_device_name(0) if device == "cuda" else {"mps": "Apple GPU", "cpu": "CPU"}[device]
     description = (
