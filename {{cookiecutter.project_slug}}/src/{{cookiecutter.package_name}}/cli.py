@@ -34,6 +34,11 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def _known_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """Every flag of ``parser``, for the did-you-mean hint on a typo."""
+    return [flag for action in parser._actions for flag in action.option_strings]
+
+
 # ---- train ------------------------------------------------------------------------------------
 GROUP_TITLES = {
     "data": "data",
@@ -63,7 +68,7 @@ def add_train(commands) -> None:
             choices = spec.metadata["choices"]
             metavar = "|".join(choices) if choices else name.split("_")[-1].upper()
             group.add_argument(flag, dest=name, default=None, metavar=metavar, help=help_text)
-    parser.set_defaults(handler=run_train, flags=[a for action in parser._actions for a in action.option_strings])
+    parser.set_defaults(handler=run_train, flags=_known_flags(parser))
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -84,11 +89,6 @@ def _probability(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a probability such as 0.6, got {text!r}") from None
-
-
-def _known_flags(parser: argparse.ArgumentParser) -> list[str]:
-    """Every flag of ``parser``, for the did-you-mean hint on a typo."""
-    return [flag for action in parser._actions for flag in action.option_strings]
 
 
 def add_predict(commands) -> None:

@@ -186,8 +186,6 @@ def describe_data(splits: DatasetSplits, run: RunFolder | None = None) -> None:
                       "left out; check-data DATA_DIR lists them with the reason.")
     if splits.empty_classes:
         console.print(f"[yellow]Warning:[/] empty class folder(s) skipped: {', '.join(splits.empty_classes)}")
-    if not splits.val:
-        raise UserError("no validation images: every class needs at least 2 images (or add a val/ folder).")
 
 
 def choose_balance(balance: str, splits: DatasetSplits) -> tuple[list[float] | None, bool, str]:
