@@ -106,6 +106,13 @@ def _classifier_prefix(model: nn.Module) -> str:
     raise RuntimeError("timm model has no classifier layer")
 
 
+def weights_source(name: str, pretrained: bool = True, weights: str | None = None) -> str:
+    """Where the starting weights come from, in words (saved in the checkpoint and metrics.json)."""
+    if weights:
+        return f"file:{Path(weights).expanduser().resolve()}"
+    return f"timm:{name}" if pretrained else "none (random init)"
+
+
 def create_backbone(
     name: str, num_classes: int, pretrained: bool = True, weights: str | None = None
 ) -> tuple[nn.Module, str]:
@@ -114,14 +121,15 @@ def create_backbone(
     if weights:
         model = timm.create_model(name, pretrained=False, num_classes=num_classes)
         _load_weights_file(model, weights)
-        return model, f"file:{Path(weights).expanduser().resolve()}"
-    if pretrained:
+    elif pretrained:
         if not timm.list_pretrained(name if "." in name else name + ".*"):
             raise UserError(
                 f"timm has no pretrained weights for '{name}'; pick another backbone or use --no-pretrained."
             )
-        return _pretrained_by_name(name, num_classes), f"timm:{name}"
-    return timm.create_model(name, pretrained=False, num_classes=num_classes), "none (random init)"
+        model = _pretrained_by_name(name, num_classes)
+    else:
+        model = timm.create_model(name, pretrained=False, num_classes=num_classes)
+    return model, weights_source(name, pretrained, weights)
 
 
 def model_data_config(model: nn.Module, image_size: int) -> dict[str, Any]:

@@ -24,11 +24,10 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, Ri
 from lightning.pytorch.loggers import TensorBoardLogger
 from rich.console import Console
 from rich.table import Table
-from torchmetrics.functional.classification import multiclass_f1_score, multiclass_precision, multiclass_recall
 
 from {{ cookiecutter.package_name }}.callbacks import ImagesPerSecond
 from {{ cookiecutter.package_name }}.config import Config, save_config
-from {{ cookiecutter.package_name }}.dashboard import Dashboard, find_dashboard, log_final_results
+from {{ cookiecutter.package_name }}.dashboard import Dashboard, find_dashboard, log_final_results, per_class_scores
 from {{ cookiecutter.package_name }}.data import (
     DatasetSplits,
     ImageFolderDataModule,
@@ -42,7 +41,13 @@ from {{ cookiecutter.package_name }}.device import RUN_FOLDER_VARIABLE, DevicePl
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
 from {{ cookiecutter.package_name }}.lr_finder import choose_lr
-from {{ cookiecutter.package_name }}.model import Classifier, check_backbone_name, create_backbone, model_data_config
+from {{ cookiecutter.package_name }}.model import (
+    Classifier,
+    check_backbone_name,
+    create_backbone,
+    model_data_config,
+    weights_source,
+)
 from {{ cookiecutter.package_name }}.report import write_report
 from {{ cookiecutter.package_name }}.run_folder import RunFolder, discard_if_unused, find_resume, new_run, write_json
 
@@ -101,12 +106,12 @@ def train(cfg: Config) -> RunFolder:
 
         # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
         #    the checkpoint, so nothing is downloaded.
-        network, source = create_backbone(
+        network, _ = create_backbone(
             cfg.backbone, len(splits.classes),
             pretrained=cfg.pretrained and resume_from is None,
             weights=cfg.weights if resume_from is None else None,
         )
-        source = weights_source(cfg) if resume_from else source
+        source = weights_source(cfg.backbone, cfg.pretrained, cfg.weights)  # the run's, resumed or not
         console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
         data_config = model_data_config(network, cfg.image_size)
         model = Classifier(
@@ -214,13 +219,6 @@ def choose_balance(balance: str, splits: DatasetSplits) -> tuple[list[float] | N
     return weights, balance == "sampler", balance
 
 
-def weights_source(cfg: Config) -> str:
-    """Where the starting weights came from, in words (saved in metrics.json)."""
-    if cfg.weights:
-        return f"file:{Path(cfg.weights).expanduser().resolve()}"
-    return f"timm:{cfg.backbone}" if cfg.pretrained else "none (random init)"
-
-
 def lightning_strategy(cfg: Config) -> str:
     """Several processes (DDP) must be told that the frozen backbone gets no gradients at first."""
     several = cfg.devices not in ("auto", 1) or cfg.num_nodes > 1
@@ -268,14 +266,7 @@ def evaluate(cfg: Config, plan: DevicePlan, run: RunFolder, model: Classifier, d
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
     )
     val = evaluator.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
-    probs, targets = model.val_results["probs"], model.val_results["targets"]
-    n = len(splits.classes)
-    per_class = {
-        "precision": multiclass_precision(probs, targets, n, average=None).tolist(),
-        "recall": multiclass_recall(probs, targets, n, average=None).tolist(),
-        "f1": multiclass_f1_score(probs, targets, n, average=None).tolist(),
-        "support": torch.bincount(targets, minlength=n).tolist(),
-    }
+    per_class = per_class_scores(model.val_results, len(splits.classes))
     metrics = {
         "val_acc": round(val["val/acc"], 4),
         "val_f1_macro": round(val["val/f1_macro"], 4),
