@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import json
 import multiprocessing
-import os
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from {{ cookiecutter.package_name }}.device import cpu_count
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.folders import (
     HIDDEN,
@@ -40,6 +40,7 @@ from {{ cookiecutter.package_name }}.folders import (
     FolderScan,
     build_splits,
     imbalance_ratio,
+    relative_to_root,
     scan_folder,
 )
 from {{ cookiecutter.package_name }}.images import ImageCheck, inspect_image
@@ -56,14 +57,6 @@ NEAR_PIXELS = 4.0
 SHOW = 5  # files listed per problem without --all
 
 POOL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
-
-
-def cpu_count() -> int:
-    """CPU cores this process may use (respects taskset/cgroups where the OS tells us)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows
-        return os.cpu_count() or 1
 
 
 # ---- decoding every file, in parallel ----------------------------------------------------------------
@@ -231,13 +224,6 @@ def _count(number: int, singular: str, plural: str) -> str:
     return f"{number} {singular if number == 1 else plural}"
 
 
-def _relative(path: Path | str, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
-
-
 def _locations(scan: FolderScan) -> dict[str, tuple[str, str]]:
     """Image path -> (split, class)."""
     return {str(path): (split, name) for split, by_class in scan.images.items()
@@ -254,7 +240,7 @@ def _file_problems(scan: FolderScan, by_path: dict[Path, ImageCheck]) -> list[Pr
                          "truncated image files (cut off, e.g. half-finished downloads)"),
                         ("not an image", "file with an image extension that is not an image",
                          "files with an image extension that are not images")):
-        bad = {_relative(p, root): c.reason for p, c in by_path.items() if c.problem == kind}
+        bad = {relative_to_root(p, root): c.reason for p, c in by_path.items() if c.problem == kind}
         if bad:
             problems.append(Problem(kind, "warning", f"Unreadable: {_count(len(bad), *what)}; train leaves "
                                     f"{'it' if len(bad) == 1 else 'them'} out.", sorted(bad), reasons=bad))
@@ -265,7 +251,7 @@ def _file_problems(scan: FolderScan, by_path: dict[Path, ImageCheck]) -> list[Pr
                                           "hidden or system files (.DS_Store, Thumbs.db, ...)")),
         (OUTSIDE, "not in a class folder", "info", ("file outside any class folder", "files outside any class folder")),
     ):
-        paths = sorted(_relative(p, root) for p, why in scan.skipped.items() if why == reason)
+        paths = sorted(relative_to_root(p, root) for p, why in scan.skipped.items() if why == reason)
         heic = [path for path in paths if Path(path).suffix.lower() in (".heic", ".heif")]
         if heic:  # iPhone photos: the most common "not an image" that really is one
             problems.append(Problem(
@@ -276,7 +262,7 @@ def _file_problems(scan: FolderScan, by_path: dict[Path, ImageCheck]) -> list[Pr
             paths = [path for path in paths if path not in heic]
         if paths:
             problems.append(Problem(kind, severity, f"Skipped: {_count(len(paths), *what)}.", paths))
-    tiny = sorted(_relative(p, root) for p, c in by_path.items()
+    tiny = sorted(relative_to_root(p, root) for p, c in by_path.items()
                   if not c.problem and min(c.width, c.height) < MIN_SIDE)
     if tiny:
         problems.append(Problem(
@@ -308,7 +294,7 @@ def _class_problems(scan: FolderScan, classes: dict[str, dict[str, int]]) -> lis
             "empty classes", "warning",
             f"Empty: {_count(len(empty), 'class folder', 'class folders')} with no readable training image "
             f"({', '.join(empty)}); train skips them.",
-            [_relative(train_dir / name, scan.root) for name in empty],
+            [relative_to_root(train_dir / name, scan.root) for name in empty],
         ))
     few = [name for name in scan.images["train"] if 0 < classes[name]["train"] < MIN_IMAGES]
     if few:
@@ -316,7 +302,7 @@ def _class_problems(scan: FolderScan, classes: dict[str, dict[str, int]]) -> lis
             "small classes", "warning",
             f"Small: {len(few)} class(es) with fewer than {MIN_IMAGES} training images: "
             + ", ".join(f"{name} ({classes[name]['train']})" for name in few) + "; add photos if you can.",
-            [_relative(train_dir / name, scan.root) for name in few],
+            [relative_to_root(train_dir / name, scan.root) for name in few],
         ))
     for split in ("val", "test"):
         if split in scan.split_dirs:
@@ -386,7 +372,7 @@ def _classify_groups(groups: list[list[str]], where: dict[str, tuple[str, str]],
     problems = []
     for kind, (found, severity, meaning) in kinds.items():
         if found:
-            relative = [[_relative(p, root) for p in group] for group in found]
+            relative = [[relative_to_root(p, root) for p in group] for group in found]
             problems.append(Problem(
                 f"{name} {kind}", severity, f"Duplicates: {len(found)} group(s) of {what} {meaning}.",
                 [p for group in relative for p in group], groups=relative,

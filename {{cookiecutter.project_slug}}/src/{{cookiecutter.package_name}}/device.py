@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import torch
-
 from {{ cookiecutter.package_name }}.errors import UserError
 
 
@@ -43,6 +41,9 @@ def cpu_count() -> int:
 
 def choose_device(accelerator: str = "auto", precision: str = "auto", num_workers: int | str = "auto") -> DevicePlan:
     """Resolve ``auto`` choices for this machine and describe them in one line."""
+    # Imported here, not at the top: check-data uses cpu_count from this module and starts without PyTorch.
+    import torch
+
     has_cuda = torch.cuda.is_available()
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     requested = {"gpu": "cuda"}.get(accelerator, accelerator)

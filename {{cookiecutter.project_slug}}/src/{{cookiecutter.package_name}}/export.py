@@ -21,7 +21,6 @@ import csv
 import importlib.resources
 import importlib.util
 import io
-import json
 import statistics
 import time
 import warnings
@@ -38,6 +37,7 @@ from {{ cookiecutter.package_name }}.config import read_yaml
 from {{ cookiecutter.package_name }}.device import cpu_count
 from {{ cookiecutter.package_name }}.errors import UsageError, UserError
 from {{ cookiecutter.package_name }}.predict import LoadedClassifier, load_classifier, require
+from {{ cookiecutter.package_name }}.run_folder import write_json
 
 console = Console(soft_wrap=True)
 
@@ -226,10 +226,6 @@ def preprocess_config(classifier: LoadedClassifier) -> dict:
 def bundle_script() -> str:
     """The source of bundle_predict.py, shipped inside the package."""
     return importlib.resources.files(__package__).joinpath("bundle_predict.py").read_text(encoding="utf-8")
-
-
-def write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def load_bundle_script(bundle: Path) -> ModuleType:

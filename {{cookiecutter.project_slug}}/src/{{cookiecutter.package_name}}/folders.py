@@ -261,7 +261,7 @@ def write_splits_csv(splits: DatasetSplits, path: Path) -> None:
         writer.writerow(["path", "class", "split"])
         for split in SPLIT_NAMES:
             for sample in getattr(splits, split):
-                writer.writerow([_relative(sample.path, splits.root), splits.classes[sample.label], split])
+                writer.writerow([relative_to_root(sample.path, splits.root), splits.classes[sample.label], split])
 
 
 def write_skipped_csv(splits: DatasetSplits, path: Path) -> None:
@@ -270,11 +270,12 @@ def write_skipped_csv(splits: DatasetSplits, path: Path) -> None:
         writer = csv.writer(file)
         writer.writerow(["path", "reason"])
         for skipped, reason in sorted(splits.skipped_files.items()):
-            writer.writerow([_relative(skipped, splits.root), reason])
+            writer.writerow([relative_to_root(skipped, splits.root), reason])
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative_to_root(path: Path | str, root: Path) -> str:
+    """``path`` relative to the dataset folder, as written in reports and CSV files (as given if outside it)."""
     try:
-        return path.relative_to(root).as_posix()
+        return Path(path).relative_to(root).as_posix()
     except ValueError:
-        return path.as_posix()
+        return Path(path).as_posix()
