@@ -220,7 +220,8 @@ def run_download_pets(args: argparse.Namespace) -> None:
 
 # ---- the command line as a whole -----------------------------------------------------------------
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = Parser(prog=PROG, description="Train an image classifier on your photos, then check, predict, "
+                    "export and demo it. Each command has its own --help.")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser, required=True)
     add_check_data(commands)
     add_train(commands)
