@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_fastai(data: Path, backbone: str, weights: Path, size: int, batch: int, epochs: int, out: Path) -> None:
     """fastai's standard recipe (presizing + aug_transforms + fine_tune), with the weights file loaded."""
+    import timm
     import torch
     from fastai.vision.all import (
         ImageDataLoaders,
@@ -42,14 +43,15 @@ def run_fastai(data: Path, backbone: str, weights: Path, size: int, batch: int, 
         Resize,
         accuracy,
         aug_transforms,
-        imagenet_stats,
         vision_learner,
     )
 
+    # The normalisation the backbone was trained with: what vision_learner adds itself for a pretrained timm model.
+    stats = timm.create_model(backbone, pretrained=False).pretrained_cfg
     dls = ImageDataLoaders.from_folder(
         data, train="train", valid="val", bs=batch, seed=42,
         item_tfms=Resize(size * 2),
-        batch_tfms=[*aug_transforms(size=size, min_scale=0.75), Normalize.from_stats(*imagenet_stats)],
+        batch_tfms=[*aug_transforms(size=size, min_scale=0.75), Normalize.from_stats(stats["mean"], stats["std"])],
     )
     # pretrained=False stops fastai (timm) from downloading; the same weights come from the file instead.
     learn = vision_learner(dls, backbone, pretrained=False, metrics=accuracy)

@@ -11,12 +11,13 @@ from {{ cookiecutter.package_name }}.errors import UserError
 
 
 def test_cpu_trains_in_fp32_and_says_why(monkeypatch) -> None:
-    """Without a GPU, auto picks the CPU and full precision, and the line explains both."""
+    """Without a GPU, auto picks the CPU, full precision and channels_last, and the line explains them."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     plan = choose_device()
-    assert (plan.accelerator, plan.precision, plan.pin_memory, plan.channels_last) == ("cpu", "32", False, False)
+    assert (plan.accelerator, plan.precision, plan.pin_memory, plan.channels_last) == ("cpu", "32", False, True)
     assert "no GPU was found" in plan.description and "precision 32" in plan.description
+    assert "channels_last" in plan.description
 
 
 def test_cuda_with_bf16_picks_bf16_mixed_and_channels_last(monkeypatch) -> None:

@@ -52,6 +52,18 @@ def test_weights_of_another_model_are_refused(tmp_path: Path) -> None:
         create_backbone(TINY_MODEL, num_classes=3, weights=str(file))
 
 
+def test_vision_transformer_is_built_for_the_training_size(tmp_path: Path) -> None:
+    """A ViT cuts images into a fixed grid of patches: it is built for --image-size, and a weights file
+    saved at its native size (160 px for test_vit) has its position table resized by timm to fit."""
+    source = timm.create_model("test_vit", num_classes=1000)
+    file = tmp_path / "vit.pth"
+    torch.save(source.state_dict(), file)
+    for weights in (None, str(file)):
+        model, _ = create_backbone("test_vit", num_classes=3, pretrained=False, weights=weights, image_size=64)
+        assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 3)
+    assert torch.equal(model.patch_embed.proj.weight, source.patch_embed.proj.weight)
+
+
 def test_missing_weights_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         create_backbone(TINY_MODEL, num_classes=3, weights=str(tmp_path / "nope.pth"))

@@ -14,7 +14,7 @@ from {{ cookiecutter.package_name }}.data import ImageDataset, build_transforms,
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.predict import load_classifier
 
-from .conftest import CLASSES, run_cli
+from .conftest import CLASSES, FAST, run_cli
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -138,3 +138,13 @@ def test_a_folder_without_images_is_an_error(trained_run: Path, tmp_path: Path, 
     (tmp_path / "notes.txt").write_text("hello")
     assert run_cli("predict", str(trained_run), str(tmp_path)) == 1
     assert "notes.txt" in capsys.readouterr().err
+
+
+def test_a_vision_transformer_trained_at_another_size_predicts(image_folder: Path, tmp_path: Path):
+    """A ViT trained at 32 px (not its native size) is rebuilt at 32 px by predict, not refused."""
+    fast_vit = [a if a != "test_efficientnet" else "test_vit" for a in FAST]
+    assert run_cli("train", "--data", str(image_folder), *fast_vit, "--epochs", "1", "--freeze-epochs", "0",
+                   "--output", str(tmp_path), "--name", "vit") == 0
+    out = tmp_path / "predictions.csv"
+    assert run_cli("predict", str(tmp_path / "vit"), str(image_folder / "train" / "dog"), "--csv", str(out)) == 0
+    assert len(read_csv(out)) == len(list((image_folder / "train" / "dog").iterdir()))

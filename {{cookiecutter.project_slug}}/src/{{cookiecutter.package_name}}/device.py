@@ -23,7 +23,7 @@ class DevicePlan:
     num_workers: int  # DataLoader worker processes
     threads: int  # threads PyTorch computes with (torch.set_num_threads)
     pin_memory: bool  # page-locked host memory speeds up copies to a CUDA GPU
-    channels_last: bool  # memory layout that tensor cores prefer
+    channels_last: bool  # memory layout that GPU tensor cores and CPU convolution kernels prefer
     description: str  # the one line we print at start
 
     @property
@@ -88,11 +88,16 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
     # Compute threads: every core, except those a CPU-side worker keeps busy.
     threads = max(1, cores - num_workers) if device == "cpu" else max(1, min(cores, torch.get_num_threads()))
 
+    # channels_last (pixels stored colour-by-colour) suits the convolution kernels of NVIDIA GPUs and of
+    # CPUs (on 2 CPU cores it trained efficientnet_lite0 17-37% faster, resnet50 6%; never slower).
+    # Apple GPUs are left in the default layout.
+    channels_last = device in ("cuda", "cpu")
+
     name = torch.cuda.get_device_name(0) if device == "cuda" else {"mps": "Apple GPU", "cpu": "CPU"}[device]
     description = (
         f"Device: {name} ({why}); precision {precision} ({precision_why}); "
         f"{num_workers} data worker{'s' if num_workers != 1 else ''} on {cores} CPU core{'s' if cores != 1 else ''}"
-        + ("; channels_last" if device == "cuda" else "")
+        + ("; channels_last" if channels_last else "")
     )
     return DevicePlan(
         accelerator=device,
@@ -100,7 +105,7 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
         num_workers=num_workers,
         threads=threads,
         pin_memory=device == "cuda",
-        channels_last=device == "cuda",
+        channels_last=channels_last,
         description=description,
     )
 

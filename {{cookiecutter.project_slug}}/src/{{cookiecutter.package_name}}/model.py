@@ -8,9 +8,11 @@ fine-tunes everything with a smaller learning rate for the backbone.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -49,7 +51,21 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _pretrained_by_name(name: str, num_classes: int) -> nn.Module:
+def build_network(name: str, num_classes: int, image_size: int | None = None, pretrained: bool = False) -> nn.Module:
+    """``timm.create_model``, built for ``image_size`` where the architecture needs to know it.
+
+    Vision transformers cut images into a fixed grid of patches, so they are built for one input size
+    (timm adapts pretrained weights to it); CNNs take any size and have no such argument.
+    """
+    if image_size is not None:
+        try:
+            return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, img_size=image_size)
+        except TypeError:  # "unexpected keyword argument 'img_size'": a CNN
+            pass
+    return timm.create_model(name, pretrained=pretrained, num_classes=num_classes)
+
+
+def _pretrained_by_name(name: str, num_classes: int, image_size: int | None) -> nn.Module:
     """timm's pretrained weights, downloaded once and cached; fails fast and clearly when offline."""
     from huggingface_hub import constants
 
@@ -58,7 +74,7 @@ def _pretrained_by_name(name: str, num_classes: int) -> nn.Module:
         # Offline mode makes it use the local cache at once (and fail at once if it is empty).
         constants.HF_HUB_OFFLINE = True
     try:
-        return timm.create_model(name, pretrained=True, num_classes=num_classes)
+        return build_network(name, num_classes, image_size, pretrained=True)
     except Exception as err:
         reason = "no internet connection and they are not in the cache" if constants.HF_HUB_OFFLINE else str(err)
         raise UserError(
@@ -80,6 +96,14 @@ def _load_weights_file(model: nn.Module, path: str) -> None:
         raise UserError(
             f"could not read weights file {file} ({type(err).__name__}); use a .pth or .safetensors file."
         ) from None
+
+    # timm's own conversion for this architecture, e.g. a vision transformer's position table resized
+    # to our image size. Architectures without one take the file as it is.
+    convert = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
+    if convert is not None:
+        # A file not in the format it converts is taken as it is; the shape check below explains any mismatch.
+        with contextlib.suppress(Exception):
+            state = convert(state, model)
 
     own = model.state_dict()
     for prefix in ("model.", "backbone."):  # a checkpoint of a LightningModule that wraps the model
@@ -114,21 +138,21 @@ def weights_source(name: str, pretrained: bool = True, weights: str | None = Non
 
 
 def create_backbone(
-    name: str, num_classes: int, pretrained: bool = True, weights: str | None = None
+    name: str, num_classes: int, pretrained: bool = True, weights: str | None = None, image_size: int | None = None
 ) -> tuple[nn.Module, str]:
     """Build ``name`` with a new ``num_classes`` head. Returns the model and where its weights came from."""
     check_backbone_name(name)
     if weights:
-        model = timm.create_model(name, pretrained=False, num_classes=num_classes)
+        model = build_network(name, num_classes, image_size)
         _load_weights_file(model, weights)
     elif pretrained:
         if not timm.list_pretrained(name if "." in name else name + ".*"):
             raise UserError(
                 f"timm has no pretrained weights for '{name}'; pick another backbone or use --no-pretrained."
             )
-        model = _pretrained_by_name(name, num_classes)
+        model = _pretrained_by_name(name, num_classes, image_size)
     else:
-        model = timm.create_model(name, pretrained=False, num_classes=num_classes)
+        model = build_network(name, num_classes, image_size)
     return model, weights_source(name, pretrained, weights)
 
 
@@ -174,7 +198,7 @@ class Classifier(L.LightningModule):
     """A timm backbone with a new head, trained with the fine-tuning recipe described above."""
 
     def __init__(self, model: nn.Module, backbone: str, class_names: list[str], data_config: dict[str, Any],
-                 lr: float = 1e-3, backbone_lr_factor: float = 0.1, weight_decay: float = 0.01,
+                 lr: float = 2e-3, backbone_lr_factor: float = 0.1, weight_decay: float = 0.01,
                  warmup_fraction: float = 0.1, label_smoothing: float = 0.1, freeze_epochs: int = 1,
                  pretrained_source: str = "none", project: str = PROJECT,
                  class_weights: list[float] | None = None):
@@ -182,7 +206,7 @@ class Classifier(L.LightningModule):
         # Everything except the network itself goes into the checkpoint, so predict/export can rebuild it.
         self.save_hyperparameters(ignore=["model"])
         self.model = model
-        self.channels_last = False  # set by train.py on CUDA
+        self.channels_last = False  # set by train.py when the device plan asks for it
         num_classes = len(class_names)
         self.register_buffer("mean", torch.tensor(data_config["mean"]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(data_config["std"]).view(1, 3, 1, 1), persistent=False)

@@ -153,6 +153,8 @@ def load_checkpoint(checkpoint: Path, run: RunFolder | None = None, accelerator:
     """Rebuild the timm network from the checkpoint's own settings (no download) and load its weights."""
     import timm
 
+    from {{ cookiecutter.package_name }}.model import build_network
+
     hparams, state = read_checkpoint(checkpoint)
     class_names = list(hparams["class_names"])
     if run is not None and run.labels.is_file():
@@ -164,7 +166,7 @@ def load_checkpoint(checkpoint: Path, run: RunFolder | None = None, accelerator:
     if not timm.is_model(backbone):
         raise UserError(f"this timm version has no model '{backbone}' (the checkpoint's backbone); "
                         "upgrade timm with: pip install -U timm")
-    network = timm.create_model(backbone, pretrained=False, num_classes=len(class_names))
+    network = build_network(backbone, len(class_names), hparams["data_config"]["input_size"][-1])
     weights = {key.removeprefix("model."): value for key, value in state.items() if key.startswith("model.")}
     try:
         network.load_state_dict(weights)

@@ -109,7 +109,7 @@ def train(cfg: Config) -> RunFolder:
         network, _ = create_backbone(
             cfg.backbone, len(splits.classes),
             pretrained=cfg.pretrained and resume_from is None,
-            weights=cfg.weights if resume_from is None else None,
+            weights=cfg.weights if resume_from is None else None, image_size=cfg.image_size,
         )
         source = weights_source(cfg.backbone, cfg.pretrained, cfg.weights)  # the run's, resumed or not
         console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
