@@ -139,9 +139,9 @@ def timed_epoch(loader, device: str, step=None) -> float:
     return images_seen / (time.perf_counter() - start)
 
 
-def measure_template(project, data: Path, out: Path, args, between_epochs=None) -> tuple[float, dict]:
-    """The project's own ``train``, as a user runs it: the frozen epoch, then full epochs; the best of
-    those, as the project's ImagesPerSecond callback logged them to TensorBoard."""
+def measure_template(project, data: Path, out: Path, args, between_epochs=None) -> tuple[list[float], dict]:
+    """The project's own ``train``, as a user runs it: the frozen epoch, then full epochs; each epoch's
+    images/s, as the project's ImagesPerSecond callback logged them to TensorBoard."""
     import lightning as L
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -174,7 +174,7 @@ def measure_template(project, data: Path, out: Path, args, between_epochs=None) 
         accumulator = EventAccumulator(str(events)).Reload()
         if "train/images_per_s" in accumulator.Tags()["scalars"]:
             rates += [event.value for event in accumulator.Scalars("train/images_per_s")]
-    return max(rates[1:]), metrics
+    return rates, metrics
 
 
 def main() -> None:
@@ -245,13 +245,15 @@ def main() -> None:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         print("template: the project's own train command ...", flush=True)
-        figures["template"], metrics = measure_template(project, data, tmp / "runs", args,
-                                                        between_epochs=None if cuda else turn)
+        rates["template"], metrics = measure_template(project, data, tmp / "runs", args,
+                                                      between_epochs=None if cuda else turn)
+        # The first of each only warms up (for the template: its frozen epoch); the best of the rest counts.
         figures.update({key: max(values[1:]) for key, values in rates.items()})
 
         result = {key: round(figures[key], 1) for key in ("synthetic", "loader", "plain_loop", "template")}
         result["template/synthetic"] = round(figures["template"] / figures["synthetic"], 3)
         result["template/plain_loop"] = round(figures["template"] / figures["plain_loop"], 3)
+        result["samples"] = {key: [round(value, 1) for value in values] for key, values in rates.items()}
         result["settings"] = {
             "device": args.device,
             "device_name": torch.cuda.get_device_name(0) if cuda else "CPU",
