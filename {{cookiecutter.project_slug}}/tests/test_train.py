@@ -84,6 +84,15 @@ def test_val_folder_is_used_when_present(tmp_path: Path) -> None:
     assert (len(splits.train), len(splits.val), len(splits.test)) == (12, 12, 12)
 
 
+def test_last_checkpoint_is_written_every_epoch_even_without_improvement(image_folder: Path, tmp_path: Path) -> None:
+    """A crash costs at most one epoch: last.ckpt follows every epoch, also when best.ckpt does not move."""
+    args = [*FAST, "--epochs", "3", "--freeze-epochs", "3", "--lr", "1e-12"]  # a model that cannot improve
+    assert run_cli("train", "--data", str(image_folder), *args, "--output", str(tmp_path), "--name", "flat") == 0
+    checkpoints = tmp_path / "flat" / "checkpoints"
+    assert torch.load(checkpoints / "best.ckpt", weights_only=True)["epoch"] == 0
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
 def test_resume_continues_the_epoch_count_in_the_same_run(image_folder: Path, tmp_path: Path) -> None:
     """--resume RUN with more epochs continues from last.ckpt into the same folder and event file set."""
     args = ["--data", str(image_folder), *FAST, "--output", str(tmp_path), "--name", "r"]

@@ -35,9 +35,10 @@ from {{ cookiecutter.package_name }}.folders import (  # noqa: F401 (find_datase
 )
 from {{ cookiecutter.package_name }}.images import load_rgb
 
-# Training augmentation. Random crops keep at least 25% of the photo: timm's ImageNet default (8%)
-# is too aggressive for a short fine-tune on a few hundred images.
-TRAIN_CROP_SCALE = (0.25, 1.0)
+# Training augmentation. Random crops keep at least 75% of the photo, as fastai's standard recipe does:
+# timm's ImageNet default (8%) is made for long training from scratch, and even 25% often cut the
+# subject out of a short fine-tune (on the benchmark's 64 px digits: 64% accuracy at 25%, 82% at 75%).
+TRAIN_CROP_SCALE = (0.75, 1.0)
 # Random brightness/contrast/saturation of +-20%. Applied to whole batches on the device (see
 # images_to_float) rather than per image in the DataLoader: on a GPU, Pillow's colour jitter made
 # the loader workers, not the GPU, the bottleneck.

@@ -230,14 +230,16 @@ def lightning_strategy(cfg: Config) -> str:
 def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: ImagesPerSecond,
                   steps_per_epoch: int) -> L.Trainer:
     """Lightning's Trainer with our checkpoints, TensorBoard logger and progress bar."""
-    checkpoints = ModelCheckpoint(
+    best = ModelCheckpoint(
         dirpath=run.checkpoints,
         filename="best",
         monitor="val/f1_macro",
         mode="max",
-        save_last=True,  # checkpoints/last.ckpt after every epoch: what --resume uses
         enable_version_counter=False,  # overwrite best.ckpt instead of writing best-v1.ckpt
     )
+    # checkpoints/last.ckpt after every epoch, what --resume uses. A checkpoint of its own: Lightning's
+    # save_last=True only rewrites last.ckpt in epochs that also improved best.ckpt.
+    latest = ModelCheckpoint(dirpath=run.checkpoints, filename="last", enable_version_counter=False)
     return L.Trainer(
         accelerator=plan.lightning_accelerator,
         devices=1 if cfg.devices == "auto" else cfg.devices,
@@ -247,7 +249,7 @@ def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: Ima
         max_epochs=cfg.epochs,
         # Events go straight into the run folder, so `tensorboard --logdir runs` shows every run.
         logger=TensorBoardLogger(save_dir=run.path, name="", version="", default_hp_metric=False),
-        callbacks=[checkpoints, LearningRateMonitor(logging_interval="step"), throughput, Dashboard(),
+        callbacks=[best, latest, LearningRateMonitor(logging_interval="step"), throughput, Dashboard(),
                    # Redrawing the bar costs milliseconds: about 20 redraws an epoch are plenty.
                    RichProgressBar(refresh_rate=max(1, steps_per_epoch // 20))],
         default_root_dir=run.path,  # anything Lightning writes outside the logger stays in the run folder
