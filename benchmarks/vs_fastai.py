@@ -46,12 +46,13 @@ def run_fastai(data: Path, backbone: str, weights: Path, size: int, batch: int, 
         vision_learner,
     )
 
-    # The normalisation the backbone was trained with: what vision_learner adds itself for a pretrained timm model.
-    stats = timm.create_model(backbone, pretrained=False).pretrained_cfg
+    # The normalisation the backbone was trained with: what vision_learner adds itself for a pretrained timm
+    # model. Read from timm's registry, so no extra network is built inside fastai's timed process.
+    stats = timm.models.get_pretrained_cfg(backbone)
     dls = ImageDataLoaders.from_folder(
         data, train="train", valid="val", bs=batch, seed=42,
         item_tfms=Resize(size * 2),
-        batch_tfms=[*aug_transforms(size=size, min_scale=0.75), Normalize.from_stats(stats["mean"], stats["std"])],
+        batch_tfms=[*aug_transforms(size=size, min_scale=0.75), Normalize.from_stats(stats.mean, stats.std)],
     )
     # pretrained=False stops fastai (timm) from downloading; the same weights come from the file instead.
     learn = vision_learner(dls, backbone, pretrained=False, metrics=accuracy)
