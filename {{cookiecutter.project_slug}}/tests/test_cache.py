@@ -22,10 +22,14 @@ def datamodule(folder: Path, size: int = 32) -> ImageFolderDataModule:
     return ImageFolderDataModule(splits, data_config, batch_size=4)
 
 
-def test_shrink_keeps_the_aspect_ratio_and_never_enlarges() -> None:
-    """A 400x300 photo becomes 48 pixels on its shorter side; a small one is left alone."""
-    assert cache.shrink(Image.new("RGB", (400, 300)), 48).size == (64, 48)
-    assert cache.shrink(Image.new("RGB", (40, 30)), 48).size == (40, 30)
+def test_square_is_the_centre_of_the_photo_at_the_cache_size() -> None:
+    """A 400x300 photo becomes its central 300x300 square at 48x48; a small one is enlarged to the same shape."""
+    photo = Image.new("RGB", (400, 300), (255, 0, 0))
+    photo.paste((0, 0, 255), (0, 0, 50, 300))  # a blue band on the left eighth: outside the centre square
+    squared = cache.square(photo, 48)
+    assert squared.shape == (3, 48, 48) and squared.dtype == torch.uint8
+    assert squared[2].max() < 30 and squared[0].min() > 225  # no blue left: only the centre is kept
+    assert cache.square(Image.new("RGB", (40, 30)), 48).shape == (3, 48, 48)
 
 
 def test_train_and_val_are_decoded_once_and_test_is_read_from_disk(tmp_path: Path) -> None:
@@ -36,14 +40,17 @@ def test_train_and_val_are_decoded_once_and_test_is_read_from_disk(tmp_path: Pat
     assert dm.datasets["train"].cache is not None and dm.datasets["val"].cache is not None
     assert dm.datasets["test"].cache is None
     side = cache.cache_side(32, dm.data_config["crop_pct"])
-    assert all(min(a.shape[:2]) == side and a.dtype.name == "uint8" for a in dm.datasets["val"].cache.arrays)
+    cached = dm.datasets["train"].cache.images
+    assert cached.shape == (len(dm.splits.train), 3, side, side) and cached.dtype == torch.uint8
     before = torch.stack([dm.datasets["val"][i][0] for i in range(len(dm.datasets["val"]))])
     for sample in dm.splits.train + dm.splits.val:
         sample.path.unlink()
     after = torch.stack([dm.datasets["val"][i][0] for i in range(len(dm.datasets["val"]))])
     assert torch.equal(before, after)
-    images, labels, _ = next(iter(dm.train_dataloader()))
-    assert images.dtype == torch.uint8 and images.shape[1:] == (3, 32, 32)
+    images, labels, indices = next(iter(dm.train_dataloader()))
+    # Training batches are the cached squares; the device crops them to 32 px (train_augmentation).
+    assert images.dtype == torch.uint8 and images.shape[1:] == (3, side, side)
+    assert torch.equal(images[0], cached[indices[0]])
 
 
 def test_cached_images_match_images_decoded_from_disk(tmp_path: Path) -> None:

@@ -30,6 +30,18 @@ def test_cuda_with_bf16_picks_bf16_mixed_and_channels_last(monkeypatch) -> None:
     assert plan.lightning_accelerator == "gpu"
 
 
+def test_compile_runs_on_cuda_only_and_the_device_line_says_so(monkeypatch) -> None:
+    """--compile is on (and named) on a CUDA GPU; on the CPU it is left off, with the reason."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Fake GPU")
+    gpu = choose_device(compile=True)
+    assert gpu.compile and "torch.compile on" in gpu.description
+    assert not choose_device().compile and "compile" not in choose_device().description
+    cpu = choose_device("cpu", compile=True)
+    assert not cpu.compile and "--compile left off" in cpu.description
+
+
 def test_older_cuda_gpu_gets_fp16_mixed(monkeypatch) -> None:
     """A CUDA GPU without bfloat16 gets 16-mixed."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -93,6 +93,47 @@ def test_last_checkpoint_is_written_every_epoch_even_without_improvement(image_f
     assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2
 
 
+def test_an_epoch_that_is_the_best_is_written_once(image_folder: Path, tmp_path: Path) -> None:
+    """The first epoch is always the best so far: best.ckpt and last.ckpt are then one file on disk."""
+    args = [*FAST, "--epochs", "1", "--freeze-epochs", "1"]
+    assert run_cli("train", "--data", str(image_folder), *args, "--output", str(tmp_path), "--name", "once") == 0
+    best, last = (tmp_path / "once" / "checkpoints" / name for name in ("best.ckpt", "last.ckpt"))
+    assert best.stat().st_ino == last.stat().st_ino and last.stat().st_nlink == 2
+    assert torch.load(last, weights_only=True)["epoch"] == 0
+
+
+# Runs `train` in a child process whose second checkpoint write is cut off half-way by kill -9.
+KILLED_MID_WRITE = """
+import os, signal, sys, torch
+from {{ cookiecutter.package_name }}.cli import main
+real_save, calls = torch.save, []
+
+def save_then_die(checkpoint, file, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # epoch 2: part of the file, then the process is gone
+        file.write(b"half a checkpoint"); file.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save(checkpoint, file, *args, **kwargs)
+
+torch.save = save_then_die
+main(sys.argv[1:])
+"""
+
+
+def test_kill_9_while_a_checkpoint_is_written_loses_only_that_epoch(image_folder: Path, tmp_path: Path) -> None:
+    """The write goes to a temporary file that is renamed into place: after kill -9 mid-write,
+    last.ckpt still holds the previous epoch whole, and --resume continues from it."""
+    args = ["train", "--data", str(image_folder), *FAST, "--epochs", "3", "--output", str(tmp_path), "--name", "k"]
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr[-2000:]
+    checkpoints = tmp_path / "k" / "checkpoints"
+    assert any(path.name.endswith(".tmp") for path in checkpoints.iterdir())  # the kill hit a write
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 0
+    assert run_cli("train", "--resume", str(tmp_path / "k")) == 0
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert json.loads((tmp_path / "k" / "metrics.json").read_text())["epochs"] == 3
+
+
 def test_resume_continues_the_epoch_count_in_the_same_run(image_folder: Path, tmp_path: Path) -> None:
     """--resume RUN with more epochs continues from last.ckpt into the same folder and event file set."""
     args = ["--data", str(image_folder), *FAST, "--output", str(tmp_path), "--name", "r"]

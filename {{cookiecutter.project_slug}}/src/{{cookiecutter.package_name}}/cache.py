@@ -1,10 +1,12 @@
-"""Decode each image once: a memory cache of small uint8 copies for datasets that fit.
+"""Decode each image once: a memory cache of small uint8 squares for datasets that fit.
 
-Decoding a JPEG or PNG costs more than the random crop, flip and colour jitter applied to it, and
-on a laptop the same CPU cores also train the model. So when the whole dataset fits in a modest
-amount of memory, every image is decoded once, shrunk to about the size training uses (shorter side
-= image size / crop ratio, the size the validation transform resizes to anyway) and kept as uint8.
-Augmentation then starts from the cached copy each epoch, exactly as it would from the file.
+Decoding a JPEG or PNG costs more than everything else the loader does, and on a laptop the same CPU
+cores also train the model. So when the whole dataset fits in a modest amount of memory, every image
+is decoded once into a square of side ``cache_side`` (= image size / crop ratio: the centre the
+validation transform crops from, and a little more than training crops need) and kept as uint8.
+
+Every image then has the same shape, so batches are plain stacks of cached pixels: the random crop,
+flip and colour jitter run later, on the whole batch on the device (``data.train_augmentation``).
 
 Big datasets (more than ``CACHE_BUDGET_BYTES``) are read from disk every time, as before.
 """
@@ -17,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.device import cpu_count
@@ -27,47 +30,55 @@ CACHE_BUDGET_BYTES = 2 * 1024**3
 
 
 def cache_side(image_size: int, crop_pct: float) -> int:
-    """Shorter side of a cached image: what the validation transform resizes to before its centre crop."""
+    """Side of a cached square: what the validation transform resizes to before its centre crop."""
     return math.floor(image_size / crop_pct)
 
 
 def fits_in_cache(num_images: int, side: int, copies: int = 1) -> bool:
-    """Whether ``num_images`` images of shorter side ``side`` fit the budget (4:3 photos assumed).
+    """Whether ``num_images`` squares of side ``side`` fit the budget.
 
     ``copies``: loader processes that each hold their own copy (on macOS and Windows, workers get one each).
     """
-    estimate = num_images * side * side * 4 // 3 * 3 * max(1, copies)
+    estimate = num_images * side * side * 3 * max(1, copies)
     return estimate <= CACHE_BUDGET_BYTES
 
 
-def shrink(image: Image.Image, side: int) -> Image.Image:
-    """Resize so the shorter side is ``side`` (never enlarge: a small image stays as it is)."""
+def square(image: Image.Image, side: int) -> torch.Tensor:
+    """The centre square of ``image``, resized to ``side`` x ``side``, as a uint8 (3, side, side) tensor.
+
+    A fixed shape lets whole batches be cropped on the device. The centre square is also all that
+    validation and predict look at (they centre-crop), so training and prediction see the same part
+    of a photo; for 4:3 photos the outer eighth on each long side is left out.
+    """
     width, height = image.size
-    scale = side / min(width, height)
-    if scale >= 1:
-        return image
-    size = (max(side, round(width * scale)), max(side, round(height * scale)))
-    return image.resize(size, Image.BICUBIC, reducing_gap=2.0)
+    edge = min(width, height)
+    centre = ((width - edge) / 2, (height - edge) / 2, (width + edge) / 2, (height + edge) / 2)
+    fitted = image.resize((side, side), Image.BICUBIC, box=centre, reducing_gap=2.0)
+    return torch.from_numpy(np.asarray(fitted).copy()).permute(2, 0, 1).contiguous()
 
 
 class DecodedCache:
-    """Images decoded once, as uint8 HxWx3 arrays, in the same order as the paths given."""
+    """Images decoded once into one uint8 tensor of shape (N, 3, side, side), in the order of the paths."""
 
     def __init__(self, paths: Sequence[Path], load: Callable[[Path], Image.Image], side: int,
                  threads: int | None = None):
-        def decode(path: Path) -> np.ndarray:
-            return np.asarray(shrink(load(path), side))
+        # One tensor rather than N arrays: worker processes share it without copying, and it pickles
+        # into shared memory where workers are spawned (macOS, Windows).
+        self.images = torch.empty((len(paths), 3, side, side), dtype=torch.uint8)
+
+        def decode(index: int) -> None:
+            self.images[index] = square(load(paths[index]), side)
 
         # Pillow releases the GIL while decoding and resizing, so threads use every core.
         with ThreadPoolExecutor(max_workers=threads or cpu_count()) as pool:
-            self.arrays = list(pool.map(decode, paths, chunksize=16))
+            list(pool.map(decode, range(len(paths)), chunksize=16))
 
     def __len__(self) -> int:
-        return len(self.arrays)
+        return len(self.images)
 
-    def __getitem__(self, index: int) -> Image.Image:
-        return Image.fromarray(self.arrays[index])
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
 
     @property
     def nbytes(self) -> int:
-        return sum(array.nbytes for array in self.arrays)
+        return self.images.numel()

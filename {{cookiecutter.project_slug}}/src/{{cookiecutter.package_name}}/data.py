@@ -6,8 +6,10 @@ Which images there are, and in which split, is decided in ``folders.py`` (``find
     data/my-pets/val/<class>/*.jpg     optional: if absent, a stratified, seeded split of train
     data/my-pets/test/<class>/*.jpg    optional: evaluated once after training
 
-Images leave the DataLoader as uint8 tensors; the model normalises them on the device
-(see ``Classifier.on_after_batch_transfer``), which keeps worker processes cheap.
+Images leave the DataLoader as uint8 tensors of one fixed shape. Training images are squares
+decoded once (cache.py); the random crop, flip and colour jitter then run on the whole batch on the
+device, where they cost a fraction of a training step (``train_augmentation``, called from
+``Classifier.on_after_batch_transfer``). Worker processes only hand out cached pixels.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import kornia.augmentation as K
 import lightning as L
 import torch
 from PIL import Image
 from timm.data import create_transform
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from {{ cookiecutter.package_name }}.cache import DecodedCache, cache_side, fits_in_cache
+from {{ cookiecutter.package_name }}.cache import DecodedCache, cache_side, fits_in_cache, square
 from {{ cookiecutter.package_name }}.folders import (  # noqa: F401 (find_dataset & co. are imported from here too)
     SPLIT_NAMES,
     DatasetSplits,
@@ -39,9 +43,8 @@ from {{ cookiecutter.package_name }}.images import load_rgb
 # timm's ImageNet default (8%) is made for long training from scratch, and even 25% often cut the
 # subject out of a short fine-tune (on the benchmark's 64 px digits: 64% accuracy at 25%, 82% at 75%).
 TRAIN_CROP_SCALE = (0.75, 1.0)
-# Random brightness/contrast/saturation of +-20%. Applied to whole batches on the device (see
-# images_to_float) rather than per image in the DataLoader: on a GPU, Pillow's colour jitter made
-# the loader workers, not the GPU, the bottleneck.
+TRAIN_CROP_RATIO = (3 / 4, 4 / 3)  # width / height of a crop before it is resized to a square (timm's range)
+# Random brightness/contrast/saturation of +-20%.
 COLOR_JITTER = 0.2
 
 
@@ -55,8 +58,10 @@ def build_transforms(data_config: dict[str, Any], training: bool):
     """timm's standard transforms for this model's input size, interpolation and crop.
 
     ``use_prefetcher=True`` makes timm stop at a uint8 tensor: normalisation happens on the device.
+    Training no longer uses these (see ``train_augmentation``); they are kept as the reference that
+    tests compare the device augmentation with.
     """
-    extra = {"scale": TRAIN_CROP_SCALE, "color_jitter": None} if training else {}
+    extra = {"scale": TRAIN_CROP_SCALE, "ratio": TRAIN_CROP_RATIO, "color_jitter": None} if training else {}
     return create_transform(
         input_size=data_config["input_size"],
         interpolation=data_config["interpolation"],
@@ -70,13 +75,41 @@ def build_transforms(data_config: dict[str, Any], training: bool):
     )
 
 
-class ImageDataset(Dataset):
-    """A list of (path, label) samples; yields (uint8 image tensor, label, index)."""
+def train_augmentation(data_config: dict[str, Any], jitter: float = COLOR_JITTER) -> nn.Module:
+    """Random resized crop, horizontal flip and colour jitter for a float batch in [0, 1], on its device.
 
-    def __init__(self, samples: list[Sample], transform, decode_size: int | None = None):
+    kornia draws new parameters for every image of the batch (torchvision's v2 transforms would give
+    a whole batch the same crop), with the same rules as timm's training transform: crop area 75-100%
+    of the square, aspect ratio 3:4 to 4:3, then resized to the model's input size. The squares are
+    only a little bigger than that, so resampling them needs no anti-aliasing.
+    """
+    size = data_config["input_size"][-1]
+    # kornia knows bilinear and bicubic; timm's other choices (e.g. "random") fall back to bilinear.
+    resample = "bicubic" if data_config["interpolation"] == "bicubic" else "bilinear"
+    steps = [
+        # "resample" crops the whole batch in one warp; the default ("slice") loops over the images.
+        K.RandomResizedCrop((size, size), scale=TRAIN_CROP_SCALE, ratio=TRAIN_CROP_RATIO, resample=resample,
+                            cropping_mode="resample"),
+        K.RandomHorizontalFlip(),
+    ]
+    if jitter > 0:
+        steps.append(K.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
+    return nn.Sequential(*steps)
+
+
+class ImageDataset(Dataset):
+    """A list of (path, label) samples; yields (uint8 image tensor, label, index).
+
+    With ``side`` (training) every image comes out as a ``side`` x ``side`` square, cropped and
+    flipped later on the device; with ``transform`` (validation, test) it goes through timm's
+    evaluation transform, exactly as predict prepares a photo.
+    """
+
+    def __init__(self, samples: list[Sample], decode_size: int, side: int | None = None, transform=None):
         self.samples = samples
-        self.transform = transform
         self.decode_size = decode_size
+        self.side = side
+        self.transform = transform
         self.cache: DecodedCache | None = None  # filled by ``fill_cache`` when the images fit in memory
 
     def __len__(self) -> int:
@@ -86,14 +119,21 @@ class ImageDataset(Dataset):
         return load_rgb(path, min_size=self.decode_size)
 
     def fill_cache(self, side: int) -> None:
-        """Decode every image once, shrunk to shorter side ``side`` (see cache.py)."""
+        """Decode every image once into a ``side`` x ``side`` square (see cache.py)."""
         if self.cache is None:
             self.cache = DecodedCache([sample.path for sample in self.samples], self.load, side)
 
     def __getitem__(self, index: int):
         sample = self.samples[index]
-        image = self.cache[index] if self.cache is not None else self.load(sample.path)
-        return self.transform(image), sample.label, index
+        if self.cache is not None:
+            image = self.cache[index]
+            if self.transform is not None:  # the cached square, back to a picture for timm's transform
+                image = self.transform(Image.fromarray(image.permute(1, 2, 0).numpy()))
+        elif self.transform is not None:
+            image = self.transform(self.load(sample.path))
+        else:
+            image = square(self.load(sample.path), self.side)
+        return image, sample.label, index
 
 
 class ImageFolderDataModule(L.LightningDataModule):
@@ -109,10 +149,12 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         decode = decode_size(data_config)
+        side = cache_side(data_config["input_size"][-1], data_config["crop_pct"])
+        evaluation = build_transforms(data_config, training=False)
         self.datasets = {
-            "train": ImageDataset(splits.train, build_transforms(data_config, training=True), decode),
-            "val": ImageDataset(splits.val, build_transforms(data_config, training=False), decode),
-            "test": ImageDataset(splits.test, build_transforms(data_config, training=False), decode),
+            "train": ImageDataset(splits.train, decode, side=side),
+            "val": ImageDataset(splits.val, decode, transform=evaluation),
+            "test": ImageDataset(splits.test, decode, transform=evaluation),
         }
 
     def setup(self, stage: str) -> None:
@@ -176,27 +218,13 @@ def balanced_sampler(samples: list[Sample]) -> WeightedRandomSampler:
     return WeightedRandomSampler(weights, num_samples=len(samples), replacement=True)
 
 
-def images_to_float(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, jitter: float = 0.0) -> torch.Tensor:
+def images_to_float(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                    augment: nn.Module | None = None) -> torch.Tensor:
     """uint8 NCHW batch -> normalised float batch (what the network expects).
 
-    ``jitter`` > 0 (training only) first changes each image's brightness, contrast and saturation by a
-    random factor in [1 - jitter, 1 + jitter], like torchvision's ColorJitter, for the whole batch at once.
+    ``augment`` (training only, see ``train_augmentation``) crops, flips and jitters the batch first.
     """
     images = images.float() / 255.0
-    if jitter > 0:
-        images = jitter_colours(images, jitter)
+    if augment is not None:
+        images = augment(images)
     return (images - mean) / std
-
-
-def jitter_colours(images: torch.Tensor, strength: float) -> torch.Tensor:
-    """Random brightness, contrast and saturation per image, for float images in [0, 1]."""
-
-    def factors() -> torch.Tensor:
-        return 1 + (torch.rand(len(images), 1, 1, 1, device=images.device) * 2 - 1) * strength
-
-    images = images * factors()  # brightness
-    mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    images = (images - mean) * factors() + mean  # contrast: stretch around the image's mean
-    grey = (images * torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    images = (images - grey) * factors() + grey  # saturation: move away from (or towards) grey
-    return images.clamp(0, 1)

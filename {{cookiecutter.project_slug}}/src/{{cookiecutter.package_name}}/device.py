@@ -25,6 +25,7 @@ class DevicePlan:
     pin_memory: bool  # page-locked host memory speeds up copies to a CUDA GPU
     channels_last: bool  # memory layout that GPU tensor cores and CPU convolution kernels prefer
     description: str  # the one line we print at start
+    compile: bool = False  # torch.compile the network (--compile, CUDA only)
 
     @property
     def lightning_accelerator(self) -> str:
@@ -39,7 +40,8 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def choose_device(accelerator: str = "auto", precision: str = "auto", num_workers: int | str = "auto") -> DevicePlan:
+def choose_device(accelerator: str = "auto", precision: str = "auto", num_workers: int | str = "auto",
+                  compile: bool = False) -> DevicePlan:
     """Resolve ``auto`` choices for this machine and describe them in one line."""
     # Imported here, not at the top: check-data uses cpu_count from this module and starts without PyTorch.
     import torch
@@ -93,11 +95,20 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
     # Apple GPUs are left in the default layout.
     channels_last = device in ("cuda", "cpu")
 
+    # torch.compile makes GPU steps faster after a compile of about a minute; on a CPU or an Apple GPU
+    # the compile takes longer than it saves in a run of this size, so --compile is left off there.
+    compiled = compile and device == "cuda"
+    if compile and not compiled:
+        compile_note = "; --compile left off (it only pays on CUDA GPUs)"
+    else:
+        compile_note = "; torch.compile on" if compiled else ""
+
     name = torch.cuda.get_device_name(0) if device == "cuda" else {"mps": "Apple GPU", "cpu": "CPU"}[device]
     description = (
         f"Device: {name} ({why}); precision {precision} ({precision_why}); "
         f"{num_workers} data worker{'s' if num_workers != 1 else ''} on {cores} CPU core{'s' if cores != 1 else ''}"
         + ("; channels_last" if channels_last else "")
+        + compile_note
     )
     return DevicePlan(
         accelerator=device,
@@ -107,6 +118,7 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
         pin_memory=device == "cuda",
         channels_last=channels_last,
         description=description,
+        compile=compiled,
     )
 
 

@@ -22,10 +22,11 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from rich.console import Console
 from rich.table import Table
 
-from {{ cookiecutter.package_name }}.callbacks import ImagesPerSecond
+from {{ cookiecutter.package_name }}.callbacks import ImagesPerSecond, SafeCheckpointIO
 from {{ cookiecutter.package_name }}.config import Config, save_config
 from {{ cookiecutter.package_name }}.dashboard import Dashboard, find_dashboard, log_final_results, per_class_scores
 from {{ cookiecutter.package_name }}.data import (
@@ -39,7 +40,7 @@ from {{ cookiecutter.package_name }}.data import (
 )
 from {{ cookiecutter.package_name }}.device import RUN_FOLDER_VARIABLE, DevicePlan, choose_device, is_main_process
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
+from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT, TOO_LARGE
 from {{ cookiecutter.package_name }}.lr_finder import choose_lr
 from {{ cookiecutter.package_name }}.model import (
     Classifier,
@@ -89,7 +90,7 @@ def train(cfg: Config) -> RunFolder:
         L.seed_everything(cfg.seed, verbose=False)
 
         # 3. Device: where to train and in which precision, decided once and printed.
-        plan = choose_device(cfg.accelerator, cfg.precision, cfg.num_workers)
+        plan = choose_device(cfg.accelerator, cfg.precision, cfg.num_workers, compile=cfg.compile)
         torch.set_num_threads(plan.threads)  # so data loading and compute do not fight over the cores
         console.print(plan.description)
 
@@ -123,7 +124,7 @@ def train(cfg: Config) -> RunFolder:
         if plan.channels_last:
             model = model.to(memory_format=torch.channels_last)
             model.channels_last = True
-        if cfg.compile:
+        if plan.compile:
             # Compiled on first use; the weights (and so the checkpoints) are those of the plain network.
             network.forward_features = torch.compile(network.forward_features)
         datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory,
@@ -189,6 +190,9 @@ def describe_data(splits: DatasetSplits, run: RunFolder | None = None) -> None:
     if splits.skipped.get("unreadable"):
         console.print(f"[yellow]Warning:[/] {splits.skipped['unreadable']} image file(s) cannot be decoded and are "
                       "left out; check-data DATA_DIR lists them with the reason.")
+    if splits.skipped.get(TOO_LARGE):
+        console.print(f"[yellow]Warning:[/] {splits.skipped[TOO_LARGE]} image(s) are too large for Pillow to decode "
+                      "safely and are left out; to include them, downscale them (check-data DATA_DIR lists them).")
     if splits.empty_classes:
         console.print(f"[yellow]Warning:[/] empty class folder(s) skipped: {', '.join(splits.empty_classes)}")
 
@@ -238,7 +242,8 @@ def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: Ima
         enable_version_counter=False,  # overwrite best.ckpt instead of writing best-v1.ckpt
     )
     # checkpoints/last.ckpt after every epoch, what --resume uses. A checkpoint of its own: Lightning's
-    # save_last=True only rewrites last.ckpt in epochs that also improved best.ckpt.
+    # save_last=True only rewrites last.ckpt in epochs that also improved best.ckpt. In those epochs
+    # SafeCheckpointIO makes last.ckpt a hard link to best.ckpt, so each epoch is written once.
     latest = ModelCheckpoint(dirpath=run.checkpoints, filename="last", enable_version_counter=False)
     return L.Trainer(
         accelerator=plan.lightning_accelerator,
@@ -252,6 +257,8 @@ def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, throughput: Ima
         callbacks=[best, latest, LearningRateMonitor(logging_interval="step"), throughput, Dashboard(),
                    # Redrawing the bar costs milliseconds: about 20 redraws an epoch are plenty.
                    RichProgressBar(refresh_rate=max(1, steps_per_epoch // 20))],
+        # Checkpoints are written in a background thread while the next epoch trains, and atomically.
+        plugins=[AsyncCheckpointIO(SafeCheckpointIO())],
         default_root_dir=run.path,  # anything Lightning writes outside the logger stays in the run folder
         log_every_n_steps=max(1, min(50, steps_per_epoch)),
         num_sanity_val_steps=0,  # our validation code is tested; start training at once
