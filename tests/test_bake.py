@@ -37,6 +37,11 @@ EXPECTED_FILES = EXPECTED_FILES | {
     "src/PKG/predict.py", "src/PKG/export.py", "src/PKG/bundle_predict.py",
     "tests/test_predict.py", "tests/test_export.py",
 }
+# Sharing it: the Hugging Face Space (export --format space) and the upload checks it shares with demo.
+EXPECTED_FILES = EXPECTED_FILES | {
+    "src/PKG/serving.py", "src/PKG/space_app.py",
+    "tests/test_serving.py", "tests/test_space.py", "tests/bad_uploads.py", "tests/loopback.py",
+}
 # Performance and scale: the decode cache, the multi-process (DDP) test.
 EXPECTED_FILES = EXPECTED_FILES | {"src/PKG/cache.py", "tests/test_cache.py", "tests/test_ddp.py"}
 

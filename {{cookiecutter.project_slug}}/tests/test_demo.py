@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from . import bad_uploads
 from .conftest import CLASSES, run_cli
+from .loopback import free_port, post_file
 
 pytest.importorskip("gradio", reason="the demo needs: pip install -e .[demo]")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def post_image(url: str, path: Path) -> tuple[int, dict]:
     """POST one file as multipart/form-data field ``image``, like ``curl -F image=@path``."""
-    boundary = uuid.uuid4().hex
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{path.name}\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n")
-    body = head.encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    request = urllib.request.Request(url, data=body, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return post_file(url, path.name, path.read_bytes())
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +62,38 @@ def test_a_text_file_gets_a_clear_message_not_a_stack_trace(demo, tmp_path: Path
     fake = tmp_path / "cat.jpg"
     fake.write_text("I am not a picture")
     status, answer = post_image(url + "/classify", fake)
-    assert status == 400 and "not a photo" in answer["error"]
+    assert status == 415 and "not a photo" in answer["error"] and answer["file"] == "cat.jpg"
+
+
+@pytest.mark.parametrize(("name", "data", "status", "said"), [
+    ("bomb.png", lambda: bad_uploads.flat_png(20000, 20000), 413, "400 megapixels"),
+    ("panorama.jpg", lambda: bad_uploads.jpeg_claiming(16000, 9000), 413, "16000 x 9000 pixels (144 megapixels)"),
+    ("party.gif", bad_uploads.animated_gif, 415, "animated"),
+    ("half.jpg", bad_uploads.truncated_jpeg, 422, "cut off"),
+    ("huge.jpg", lambda: b"\xff\xd8\xff" + bytes(21_000_000), 413, "MB; the limit is"),
+])
+def test_uploads_we_will_not_decode_get_a_4xx_and_one_line(demo, name: str, data, status: int, said: str):
+    url, _ = demo
+    answer_status, answer = post_file(url + "/classify", name, data())
+    assert answer_status == status and said in answer["error"] and "\n" not in answer["error"]
+
+
+def test_a_request_without_an_image_field_says_how_to_send_one(demo):
+    url, _ = demo
+    status, answer = post_file(url + "/classify", "photo.jpg", bad_uploads.photo_jpeg(), field="file")
+    assert status == 400 and "curl -F image=@photo.jpg" in answer["error"]
+
+
+def test_a_burst_of_parallel_requests_is_answered_in_full(demo, image_folder: Path):
+    """20 at once, a few of them bad: every one answered, 200 or 4xx, never 500."""
+    url, _ = demo
+    photo = (image_folder / "train" / "dog" / "dog_003.jpg").read_bytes()
+    bad = [("notes.jpg", b"not a photo")] * 2 + [("party.gif", bad_uploads.animated_gif())] * 2
+    uploads = [("photo.jpg", photo)] * 16 + bad
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda upload: post_file(url + "/classify", *upload), uploads))
+    assert [status for status, _ in answers] == [200] * 16 + [415] * 4
+    assert len({answer["label"] for _, answer in answers[:16]}) == 1  # the same photo, the same answer
 
 
 def test_gradio_api_gives_the_same_answer_and_the_page_explains_bad_uploads(demo, image_folder: Path,
@@ -94,6 +109,16 @@ def test_gradio_api_gives_the_same_answer_and_the_page_explains_bad_uploads(demo
     fake.write_text("not a picture either")
     with pytest.raises(Exception, match="not a photo"):
         client.predict(handle_file(str(fake)), api_name="/predict")
+    bomb = bad_uploads.write(tmp_path, "bomb.png", bad_uploads.flat_png(20000, 20000))
+    with pytest.raises(Exception, match="400 megapixels"):
+        client.predict(handle_file(str(bomb)), api_name="/predict")
+
+
+def test_the_page_shows_how_long_one_image_takes(demo):
+    url, page = demo
+    with urllib.request.urlopen(url + "/config", timeout=30) as response:
+        config = response.read().decode()
+    assert "One image takes" in config and " ms on cpu" in config
 
 
 def test_examples_come_from_the_runs_validation_split(trained_run: Path):

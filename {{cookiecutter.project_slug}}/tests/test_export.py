@@ -37,7 +37,7 @@ def test_the_bundle_has_every_file_and_a_dynamic_batch_axis(onnx_bundle, trained
 
     folder, _ = onnx_bundle
     assert {p.name for p in folder.iterdir()} == {"model.onnx", "labels.json", "preprocess.json", "predict.py",
-                                                  "README.md"}
+                                                  "README.md", "export.json"}
     assert json.loads((folder / "labels.json").read_text()) == json.loads((trained_run / "labels.json").read_text())
     preprocess = json.loads((folder / "preprocess.json").read_text())
     assert {"input_size", "resize", "crop", "mean", "std", "interpolation"} <= set(preprocess)

@@ -8,10 +8,10 @@ Every image is decoded completely (not just its header), in parallel on all CPU 
 half-downloaded JPEG or a text file renamed .jpg is found here instead of crashing training half
 way through an epoch. The same decoding is the fast path ``train`` runs before it starts.
 
-It finds: unreadable, truncated and non-image files, hidden files, tiny images, classes with few
-or no images, the same photo twice (identical files, or the same picture resized or re-saved) in a
-class, in two classes (which label is right?) or in two splits (the model is tested on what it
-trained on), and class imbalance. Exit code 0 means ``train`` can use the folder.
+It finds: unreadable, truncated and non-image files, images too large to decode, hidden files,
+tiny images, classes with few or no images, the same photo twice (identical files, or the same
+picture resized or re-saved) in a class, in two classes (which label is right?) or in two splits
+(the model is tested on what it trained on), and class imbalance. Exit code 0 means ``train`` can use the folder.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from {{ cookiecutter.package_name }}.folders import (
     relative_to_root,
     scan_folder,
 )
-from {{ cookiecutter.package_name }}.images import ImageCheck, inspect_image
+from {{ cookiecutter.package_name }}.images import TOO_LARGE, ImageCheck, inspect_image
 
 # Edit here: the thresholds behind the warnings.
 MIN_SIDE = 32  # images smaller than this (pixels, either side) carry little for the model to learn
@@ -244,6 +244,17 @@ def _file_problems(scan: FolderScan, by_path: dict[Path, ImageCheck]) -> list[Pr
         if bad:
             problems.append(Problem(kind, "warning", f"Unreadable: {_count(len(bad), *what)}; train leaves "
                                     f"{'it' if len(bad) == 1 else 'them'} out.", sorted(bad), reasons=bad))
+    # Valid pictures, only bigger than Pillow will decode: not broken, and the fix is different.
+    huge = {relative_to_root(p, root): c.reason for p, c in by_path.items() if c.problem == TOO_LARGE}
+    if huge:
+        one = len(huge) == 1
+        problems.append(Problem(
+            TOO_LARGE, "warning",
+            f"Too large: {_count(len(huge), 'image', 'images')} bigger than Pillow decodes safely (it guards "
+            f"against decompression bombs); train leaves {'it' if one else 'them'} out. To include "
+            f"{'it' if one else 'them'}, downscale {'it' if one else 'them'} (for example to 4000 pixels on the long "
+            "side).", sorted(huge), reasons=huge,
+        ))
     for reason, kind, severity, what in (
         (NOT_AN_IMAGE, "non-image files", "info", ("file that is not an image (by its extension)",
                                                    "files that are not images (by their extension)")),

@@ -21,6 +21,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -34,10 +35,11 @@ RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.
 
 
 # ---- reading a photo the way training did ----------------------------------------------------------
-def load_rgb(path: str | Path, min_size: int | None = None) -> Image.Image:
-    """Decode a file into upright 8-bit RGB (EXIF rotation, transparency, 16-bit and CMYK handled)."""
+def load_rgb(path: str | Path | BinaryIO, min_size: int | None = None) -> Image.Image:
+    """Decode a file (a name or an open binary file) into upright 8-bit RGB (EXIF rotation, transparency,
+    16-bit and CMYK handled)."""
     with Image.open(path) as image:
-        if min_size and image.format == "JPEG":
+        if min_size and image.format in ("JPEG", "MPO"):  # MPO: a JPEG with extra pictures (some phones)
             image.draft("RGB", (min_size, min_size))  # decode big JPEGs at a reduced scale, as training did
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -171,7 +173,9 @@ def predict(model: Model, files: list[Path], top_k: int = 3, batch_size: int = 3
             try:
                 arrays.append(preprocess(load_rgb(file, min_size), model.config))
                 names.append(str(file))
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
+            except Image.DecompressionBombError:
+                skipped.append((str(file), "too large for Pillow to decode safely; downscale it"))
+            except (OSError, ValueError) as err:
                 skipped.append((str(file), f"not an image Pillow can read ({type(err).__name__})"))
         if not arrays:
             continue

@@ -118,13 +118,15 @@ def run_predict(args: argparse.Namespace) -> None:
 
 def add_export(commands) -> None:
     parser = commands.add_parser(
-        "export", help="write a bundle that predicts without this project (ONNX or TorchScript)",
+        "export", help="write a bundle that predicts without this project (ONNX, TorchScript, or a Space)",
         description="Write model, labels.json, preprocess.json, a standalone predict.py and a README to a "
         "folder, then check it against PyTorch on the run's validation images and time both. "
+        "--format space adds app.py and requirements.txt: a folder ready to publish as a Hugging Face Space. "
         "Needs: pip install -e .[export]",
     )
     parser.add_argument("run", metavar="RUN", help="the run folder to export (runs/<name>) or its .ckpt")
-    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript"], help="default: onnx")
+    parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript", "space"],
+                        help="default: onnx; space = ONNX plus a Gradio app for Hugging Face Spaces")
     parser.add_argument("--output", metavar="DIR", help="bundle folder (default: exports/<run name>-<format>)")
     parser.add_argument("--data", metavar="DIR", help="where the run's dataset is now, if it has moved")
     parser.add_argument("--parity-images", type=int, default=64, metavar="N",
@@ -260,8 +262,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(130)
     except OSError as err:
         if err.errno == errno.ENOSPC:
-            print("Error: the disk is full; free some space, then continue with train --resume runs/<name>.",
-                  file=sys.stderr)
+            # train names its run folder itself (run_folder.discard_if_unused); this is every other command.
+            print("Error: the disk is full; free some space and run the command again.", file=sys.stderr)
             sys.exit(1)
         raise
 

@@ -2,6 +2,7 @@
 
     {{ cookiecutter.project_slug }} export runs/<name>                        # -> exports/<name>-onnx/
     {{ cookiecutter.project_slug }} export runs/<name> --format torchscript   # -> exports/<name>-torchscript/
+    {{ cookiecutter.project_slug }} export runs/<name> --format space         # -> exports/<name>-space/ (Hugging Face)
 
 The bundle::
 
@@ -10,9 +11,14 @@ The bundle::
     preprocess.json           how to turn a photo into the input: resize, crop, mean, std, interpolation
     predict.py                a script that needs only numpy, Pillow and onnxruntime
     README.md                 how to use it, and the numbers below
+    export.json               the numbers below, for programs (the demo shows the latency)
 
 After writing it, export runs the bundle's own predict.py code on real validation images of the run
 and compares with PyTorch (parity), then times one image on the CPU for both (latency).
+
+``--format space`` is the ONNX bundle plus what a Hugging Face Space needs: ``app.py`` (a Gradio page
+and POST /classify, from space_app.py), ``serving.py`` (the upload checks the demo uses too),
+``requirements.txt``, and a README that opens with the Space's metadata block and the publish commands.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import csv
 import importlib.resources
 import importlib.util
 import io
+import json
 import statistics
 import time
 import warnings
@@ -38,11 +45,15 @@ from {{ cookiecutter.package_name }}.device import cpu_count
 from {{ cookiecutter.package_name }}.errors import UsageError, UserError
 from {{ cookiecutter.package_name }}.predict import LoadedClassifier, load_classifier, require
 from {{ cookiecutter.package_name }}.run_folder import write_json
+from {{ cookiecutter.package_name }}.serving import MAX_FULL_DECODE_MEGAPIXELS, MAX_MEGAPIXELS, MAX_UPLOAD_MB
 
 console = Console(soft_wrap=True)
 
-FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}
-BUNDLE_FILES = ("labels.json", "preprocess.json", "predict.py", "README.md")
+FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "space": "model.onnx"}
+BUNDLE_FILES = ("labels.json", "preprocess.json", "predict.py", "README.md", "export.json")
+SPACE_FILES = ("app.py", "serving.py", "requirements.txt")
+# What app.py imports on the Space, with the oldest versions it is written for.
+SPACE_REQUIREMENTS = ("gradio>=5.0", "onnxruntime>=1.18", "numpy>=1.24", "pillow>=10.1")
 
 # Parity tolerance on logits, relative to the largest logit (and at least this much in absolute terms).
 # The exported graph does the same float32 arithmetic as PyTorch, but its kernels add up in another
@@ -79,7 +90,7 @@ def export(target: str, fmt: str = "onnx", output: str | None = None, data: str 
     """Write the bundle for a run, check it against PyTorch, time both; returns the measurements."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt}.")
-    if fmt == "onnx":
+    if fmt in ("onnx", "space"):
         require("onnx", "export")
         require("onnxscript", "export")  # PyTorch's ONNX exporter is built on it
         require("onnxruntime", "export")
@@ -111,7 +122,11 @@ def export(target: str, fmt: str = "onnx", output: str | None = None, data: str 
     report.pytorch_ms, report.export_ms = measure_latency(classifier, bundle, images[0], latency_runs, report.threads)
     report.pytorch_mb = weights_megabytes(classifier.network)
     report.export_mb = (bundle / FORMATS[fmt]).stat().st_size / 1e6
-    (bundle / "README.md").write_text(bundle_readme(classifier, report), encoding="utf-8")
+    write_json(bundle / "export.json", measurements(report))
+    if fmt == "space":
+        write_space_files(bundle)
+    readme = space_readme(classifier, report) if fmt == "space" else bundle_readme(classifier, report)
+    (bundle / "README.md").write_text(readme, encoding="utf-8")
     print_report(report)
     if not report.passed:
         raise UserError(
@@ -119,7 +134,11 @@ def export(target: str, fmt: str = "onnx", output: str | None = None, data: str 
             f"max logit difference {report.max_abs_diff:.2e} > {report.tolerance:.2e}); do not use {bundle}. "
             "Try the other --format, or upgrade torch/onnx/onnxruntime."
         )
-    console.print(f"Bundle ready: [bold]{bundle}[/]  (try: python {bundle / 'predict.py'} {images[0]})")
+    if fmt == "space":
+        console.print(f"Space ready: [bold]{bundle}[/]  (try it: cd {bundle} && pip install -r requirements.txt "
+                      f"&& python app.py; to publish it, see {bundle / 'README.md'})")
+    else:
+        console.print(f"Bundle ready: [bold]{bundle}[/]  (try: python {bundle / 'predict.py'} {images[0]})")
     return report
 
 
@@ -148,7 +167,7 @@ def validation_images(classifier: LoadedClassifier, data: str | None, limit: int
 def bundle_folder(classifier: LoadedClassifier, fmt: str, output: str | None) -> Path:
     """exports/<run name>-<format>/ unless --output says otherwise; never clobbers unrelated files."""
     folder = Path(output).expanduser() if output else Path("exports") / f"{classifier.run.path.name}-{fmt}"
-    ours = set(BUNDLE_FILES) | set(FORMATS.values())
+    ours = set(BUNDLE_FILES) | set(SPACE_FILES) | set(FORMATS.values())
     if folder.is_dir():
         strangers = [p.name for p in folder.iterdir() if p.name not in ours and not p.name.startswith(".")]
         if strangers:
@@ -175,7 +194,7 @@ def write_model(network: torch.nn.Module, example: torch.Tensor, path: Path, fmt
     network = network.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter (deprecations, tracer hints) is not for the user
-        if fmt == "onnx":
+        if fmt != "torchscript":
             # torch.export-based exporter (PyTorch's default); the batch axis stays dynamic.
             torch.onnx.export(
                 network, (example,), str(path), input_names=["image"], output_names=["logits"],
@@ -223,9 +242,16 @@ def preprocess_config(classifier: LoadedClassifier) -> dict:
     }
 
 
-def bundle_script() -> str:
-    """The source of bundle_predict.py, shipped inside the package."""
-    return importlib.resources.files(__package__).joinpath("bundle_predict.py").read_text(encoding="utf-8")
+def bundle_script(name: str = "bundle_predict.py") -> str:
+    """The source of a file the bundle gets a copy of (bundle_predict.py, space_app.py, serving.py)."""
+    return importlib.resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def write_space_files(folder: Path) -> None:
+    """app.py, serving.py and requirements.txt: the rest of a Hugging Face Space around the ONNX bundle."""
+    (folder / "app.py").write_text(bundle_script("space_app.py"), encoding="utf-8")
+    (folder / "serving.py").write_text(bundle_script("serving.py"), encoding="utf-8")
+    (folder / "requirements.txt").write_text("\n".join(SPACE_REQUIREMENTS) + "\n", encoding="utf-8")
 
 
 def load_bundle_script(bundle: Path) -> ModuleType:
@@ -296,7 +322,7 @@ def print_report(report: ExportReport) -> None:
     table = Table(title=f"Export check: {verdict}", title_justify="left")
     table.add_column("")
     table.add_column("PyTorch", justify="right")
-    table.add_column({"onnx": "ONNX", "torchscript": "TorchScript"}[report.format], justify="right")
+    table.add_column({"onnx": "ONNX", "torchscript": "TorchScript", "space": "ONNX"}[report.format], justify="right")
     table.add_row("top-1 agreement", "", f"{report.top1_agreement:.1%} of {report.images} val images")
     table.add_row("max |logit difference|", "", f"{report.max_abs_diff:.2e} (tolerance {report.tolerance:.1e})")
     table.add_row("same input pixels", "", "yes" if report.pixels_identical else "no (preprocessing differs)")
@@ -331,4 +357,90 @@ Checked at export on {report.images} validation images: top-1 agreement with PyT
 {report.top1_agreement:.1%}, largest logit difference {report.max_abs_diff:.1e}. One image on the CPU:
 {report.export_ms:.1f} ms ({report.format}) vs {report.pytorch_ms:.1f} ms (PyTorch) with {report.threads} thread(s);
 {report.export_mb:.1f} MB.
+"""
+
+
+def measurements(report: ExportReport) -> dict:
+    """export.json: what the check measured, read by the demo page and the Space's app.py."""
+    return {
+        "format": "torchscript" if report.format == "torchscript" else "onnx",
+        "cpu_ms_per_image": round(report.export_ms, 3),
+        "pytorch_cpu_ms_per_image": round(report.pytorch_ms, 3),
+        "threads": report.threads,
+        "parity_images": report.images,
+        "top1_agreement": report.top1_agreement,
+        "max_abs_logit_difference": report.max_abs_diff,
+        "model_mb": round(report.export_mb, 3),
+    }
+
+
+def space_readme(classifier: LoadedClassifier, report: ExportReport) -> str:
+    """The Space's README.md: the metadata block Hugging Face reads, then how to try and publish it."""
+    import importlib.metadata
+
+    try:  # the Space runs the Gradio version this computer has, when it has one
+        sdk_version = f"sdk_version: {importlib.metadata.version('gradio')}\n"
+    except importlib.metadata.PackageNotFoundError:
+        sdk_version = ""  # Hugging Face then picks its current Gradio
+    title = json.dumps({{ cookiecutter.project_name | tojson }}, ensure_ascii=False)
+    classes = classifier.class_names
+    shown = ", ".join(classes[:12]) + (f" and {len(classes) - 12} more" if len(classes) > 12 else "")
+    return f"""---
+title: {title}
+emoji: 📷
+colorFrom: indigo
+colorTo: green
+sdk: gradio
+{sdk_version}app_file: app.py
+pinned: false
+---
+
+# {json.loads(title)}
+
+A {classifier.backbone} fine-tuned on {len(classes)} classes ({shown}). Drop a photo on the page;
+programs can `POST /classify` and get JSON. **One image takes {report.export_ms:.1f} ms** on the CPU
+(ONNX Runtime, {report.threads} thread(s), measured by `export` on the computer that made this folder; a
+free Space's CPU may be slower).
+
+## Try it on your computer first
+
+```bash
+pip install -r requirements.txt
+python app.py                                  # http://127.0.0.1:7860 (this computer only)
+curl -F image=@photo.jpg http://127.0.0.1:7860/classify
+```
+
+## Publish it
+
+With a free Hugging Face account and a token that may write (huggingface.co/settings/tokens):
+
+```bash
+pip install -U huggingface_hub
+hf auth login                                                          # 1. paste the token
+hf repos create <you>/<space-name> --repo-type space --space-sdk gradio    # 2. an empty Space
+hf upload <you>/<space-name> . --repo-type space                          # 3. this folder, run from here
+```
+
+After a minute or two of building, your friends can open https://huggingface.co/spaces/<you>/<space-name>;
+programs use `https://<you>-<space-name>.hf.space/classify`. (With git instead: clone the empty Space,
+copy these files in, `git lfs track "*.onnx"`, commit, `git push`.)
+
+## What is here
+
+| file | what it is |
+| --- | --- |
+| `app.py` | the page and `POST /classify` (Gradio, ONNX Runtime; no PyTorch) |
+| `serving.py` | the checks every upload passes before it is decoded |
+| `predict.py` | prepares a photo as training did; also works alone: `python predict.py photo.jpg` |
+| `model.onnx`, `labels.json`, `preprocess.json` | the network, its class names, its preprocessing |
+| `export.json` | what `export` measured: latency, agreement with PyTorch |
+| `requirements.txt` | what the Space installs |
+
+Checked at export on {report.images} validation images: top-1 agreement with PyTorch
+{report.top1_agreement:.1%}, largest logit difference {report.max_abs_diff:.1e}.
+
+Uploads that are refused with a 4xx and a one-line JSON reason instead of being decoded: over
+{MAX_UPLOAD_MB} MB, over {MAX_MEGAPIXELS} megapixels ({MAX_FULL_DECODE_MEGAPIXELS} for PNG and other formats that
+must be decoded whole), animated or multi-frame files, and files that are not images. The limits are
+at the top of `serving.py`.
 """

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.images import IMAGE_EXTENSIONS, is_hidden, is_image_file
+from {{ cookiecutter.package_name }}.images import IMAGE_EXTENSIONS, TOO_LARGE, is_hidden, is_image_file
 
 SPLIT_NAMES = ("train", "val", "test")
 # Other names people (and dataset exporters) give the split folders, compared in lowercase.
@@ -176,7 +176,9 @@ def build_splits(scan: FolderScan, val_fraction: float = 0.2, seed: int = 42,
     """
     unreadable = unreadable or {}
     skipped = dict(scan.skipped)
-    skipped.update((path, f"{UNREADABLE}: {reason}") for path, reason in unreadable.items())
+    # "too large - 240 megapixels; ..." is a valid picture, counted apart from the broken ones.
+    skipped.update((path, f"{TOO_LARGE}: {reason.removeprefix(TOO_LARGE + ' - ')}" if reason.startswith(TOO_LARGE)
+                    else f"{UNREADABLE}: {reason}") for path, reason in unreadable.items())
 
     def usable(paths_by_class: dict[str, list[Path]]) -> dict[str, list[Path]]:
         return {name: [p for p in paths if p not in unreadable] for name, paths in paths_by_class.items()}

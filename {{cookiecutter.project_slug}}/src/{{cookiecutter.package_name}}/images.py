@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -44,8 +46,8 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and not is_hidden(path) and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def load_rgb(path: str | Path, min_size: int | None = None) -> Image.Image:
-    """Decode ``path`` fully into an upright 8-bit RGB image.
+def load_rgb(path: str | Path | BinaryIO, min_size: int | None = None) -> Image.Image:
+    """Decode ``path`` (a file name, or an open binary file such as an upload) into an upright 8-bit RGB image.
 
     ``min_size``: when given, large JPEGs are decoded at a reduced scale (Pillow's draft mode) that
     still leaves both sides at least this many pixels, which is several times faster for phone photos.
@@ -56,7 +58,7 @@ def load_rgb(path: str | Path, min_size: int | None = None) -> Image.Image:
 
 def _decode(image: Image.Image, min_size: int | None) -> Image.Image:
     """Draft (JPEG only), decode every pixel, turn upright, convert to RGB."""
-    if min_size and image.format == "JPEG":
+    if min_size and image.format in ("JPEG", "MPO"):  # MPO: a JPEG with extra pictures (some phones)
         # The JPEG decoder can skip detail at 1/2, 1/4 or 1/8 scale; it still reads the whole file.
         image.draft("RGB", (min_size, min_size))
     with warnings.catch_warnings():
@@ -109,7 +111,7 @@ class ImageCheck:
     """What checking one file found. ``problem`` is empty when the image decodes fine."""
 
     path: str
-    problem: str = ""  # "", "not an image", "truncated" or "corrupt"
+    problem: str = ""  # "", "not an image", "truncated", "corrupt" or "too large"
     reason: str = ""  # the decoder's own words, for the report
     width: int = 0
     height: int = 0
@@ -146,8 +148,8 @@ def inspect_image(path: str, hashes: bool = True) -> ImageCheck:
     except UnidentifiedImageError:
         check.problem, check.reason = _unidentified(data)
         return check
-    except Image.DecompressionBombError as err:
-        check.problem, check.reason = "corrupt", str(err).split(".")[0]
+    except Image.DecompressionBombError as err:  # a valid picture, only bigger than Pillow will decode
+        check.problem, check.reason = TOO_LARGE, too_large_reason(str(err))
         return check
     except Exception as err:  # Pillow raises OSError, SyntaxError, ValueError, struct.error, ... for bad data
         text = str(err) or type(err).__name__
@@ -159,6 +161,17 @@ def inspect_image(path: str, hashes: bool = True) -> ImageCheck:
         check.dhash = difference_hash(rgb)
         check.thumbnail = rgb.resize((8, 8), Image.Resampling.BOX).tobytes()
     return check
+
+
+TOO_LARGE = "too large"
+
+
+def too_large_reason(pillow_message: str) -> str:
+    """'240 megapixels; Pillow decodes at most 179 ...' from Pillow's DecompressionBombError message."""
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+) pixels", pillow_message)
+    size, limit = (f"{int(n) / 1e6:.0f} megapixels" for n in found.groups()) if found else ("too many pixels", "")
+    return (f"{size}; Pillow decodes at most {limit or 'its limit'} (a guard against decompression bombs). "
+            "To use it, downscale it (for example to 4000 pixels on the long side)")
 
 
 # How the common image formats begin: a file that starts like one but does not open is damaged.

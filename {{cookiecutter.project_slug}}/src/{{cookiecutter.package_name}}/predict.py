@@ -242,7 +242,9 @@ def predict_files(classifier: LoadedClassifier, files: list[Path], top_k: int = 
             try:
                 tensors.append(classifier.load_image(file))
                 names.append(str(file))
-            except (OSError, ValueError, Image.DecompressionBombError) as err:
+            except Image.DecompressionBombError:
+                skipped.append((str(file), "too large for Pillow to decode safely; downscale it"))
+            except (OSError, ValueError) as err:
                 skipped.append((str(file), f"not an image Pillow can read ({type(err).__name__})"))
         if not tensors:
             continue

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -62,12 +63,22 @@ def new_run(cfg: Config) -> RunFolder:
 
 @contextmanager
 def discard_if_unused(run: RunFolder, fresh: bool) -> Iterator[None]:
-    """If a new run stops before its first checkpoint, remove its folder: an empty run only confuses."""
+    """If a new run stops before its first checkpoint, remove its folder: an empty run only confuses.
+
+    A full disk is reported here, where it is known whether the run folder is still there to resume.
+    """
     try:
         yield
-    except BaseException:
-        if fresh and not run.last.exists():
+    except BaseException as err:
+        kept = not fresh or run.last.exists()
+        if not kept:
             shutil.rmtree(run.path, ignore_errors=True)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            if kept:
+                raise UserError(f"the disk is full; free some space, then continue with: train --resume {run}"
+                                ) from None
+            raise UserError("the disk is full before the first checkpoint, so nothing of this run was kept; "
+                            "free some space and run the same train command again.") from None
         raise
 
 
@@ -108,4 +119,7 @@ def write_json(path: Path, data: Any) -> None:
         temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(temporary, path)
     except OSError as err:
-        raise UserError(f"cannot write {path} ({err.strerror}); free some disk space and run --resume.") from None
+        temporary.unlink(missing_ok=True)
+        if err.errno == errno.ENOSPC:
+            raise  # a full disk: train (discard_if_unused) or the command line says what is left to do
+        raise UserError(f"cannot write {path} ({err.strerror}); check that you may write to {path.parent}.") from None

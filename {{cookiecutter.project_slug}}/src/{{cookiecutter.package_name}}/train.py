@@ -40,7 +40,7 @@ from {{ cookiecutter.package_name }}.data import (
 )
 from {{ cookiecutter.package_name }}.device import RUN_FOLDER_VARIABLE, DevicePlan, choose_device, is_main_process
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT
+from {{ cookiecutter.package_name }}.folders import IMBALANCE_LIMIT, TOO_LARGE
 from {{ cookiecutter.package_name }}.lr_finder import choose_lr
 from {{ cookiecutter.package_name }}.model import (
     Classifier,
@@ -190,6 +190,9 @@ def describe_data(splits: DatasetSplits, run: RunFolder | None = None) -> None:
     if splits.skipped.get("unreadable"):
         console.print(f"[yellow]Warning:[/] {splits.skipped['unreadable']} image file(s) cannot be decoded and are "
                       "left out; check-data DATA_DIR lists them with the reason.")
+    if splits.skipped.get(TOO_LARGE):
+        console.print(f"[yellow]Warning:[/] {splits.skipped[TOO_LARGE]} image(s) are too large for Pillow to decode "
+                      "safely and are left out; to include them, downscale them (check-data DATA_DIR lists them).")
     if splits.empty_classes:
         console.print(f"[yellow]Warning:[/] empty class folder(s) skipped: {', '.join(splits.empty_classes)}")
 
