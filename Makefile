@@ -30,8 +30,11 @@ quickstart: $(BIN)/python
 	         rm -rf runs/quickstart; \
 	         ../../$(BIN)/pet-classifier train $(COMMON_FLAGS) $(SCRATCH_FLAGS); \
 	       else cat .quickstart.err; exit 1; fi; } )
+	@# Predict on held-out photos: the validation split train made (splits.csv), never trained on.
+	@echo "Predicting 6 photos the model was NOT trained on (held out for validation, see runs/quickstart/splits.csv):"
 	cd $(PROJECT) && ../../$(BIN)/pet-classifier predict runs/quickstart \
-	  $$(ls data/digits/train/seven/*.png | head -n 3) $$(ls data/digits/train/three/*.png | head -n 3) --top-k 2
+	  $$(awk -F, '$$3 == "val" && $$2 == "seven" {print "data/digits/" $$1}' runs/quickstart/splits.csv | head -n 3) \
+	  $$(awk -F, '$$3 == "val" && $$2 == "three" {print "data/digits/" $$1}' runs/quickstart/splits.csv | head -n 3) --top-k 2
 	@echo
 	@echo "Done. Your project is in $(PROJECT). See the training curves with:"
 	@echo "    $(BIN)/tensorboard --logdir $(PROJECT)/runs"

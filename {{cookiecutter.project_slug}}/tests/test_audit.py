@@ -182,3 +182,31 @@ def test_train_on_the_messy_folder_uses_exactly_the_good_classes(messy, tmp_path
         assert path in skipped
     splits = (run / "splits.csv").read_text(encoding="utf-8")
     assert "half.jpg" not in splits and "photo ü 1.jpeg" in splits
+
+
+@pytest.fixture(scope="module")
+def with_panorama(tmp_path_factory) -> Path:
+    """A good folder plus one valid 240-megapixel picture."""
+    from .bad_uploads import flat_png
+
+    root = make_image_folder(tmp_path_factory.mktemp("huge") / "pets", per_class=6)
+    (root / "train" / "cat" / "panorama.png").write_bytes(flat_png(20000, 12000))
+    return root
+
+
+def test_check_data_calls_a_huge_picture_too_large_and_says_how_to_include_it(with_panorama: Path, capsys) -> None:
+    assert run_cli("check-data", str(with_panorama)) == 0
+    out = capsys.readouterr().out
+    assert "Too large: 1 image" in out and "downscale it" in out and "240 megapixels" in out
+    assert "corrupt" not in out.lower()
+
+
+def test_train_leaves_a_huge_picture_out_and_says_to_downscale_it(with_panorama: Path, tmp_path: Path,
+                                                                   capsys) -> None:
+    run = tmp_path / "runs" / "huge"
+    assert run_cli("train", "--data", str(with_panorama), *FAST, "--epochs", "1", "--freeze-epochs", "0",
+                   "--output", str(run.parent), "--name", run.name) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s) are too large" in out and "downscale them" in out and "cannot be decoded" not in out
+    skipped = dict(line.split(",", 1) for line in (run / "skipped.csv").read_text().splitlines()[1:])
+    assert skipped["train/cat/panorama.png"].strip('"').startswith("too large: 240 megapixels")

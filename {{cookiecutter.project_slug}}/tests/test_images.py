@@ -147,3 +147,13 @@ def test_hidden_and_system_files_are_recognised(tmp_path: Path) -> None:
     (tmp_path / "IMG_1.JPEG").write_bytes(b"x")
     (tmp_path / "notes.txt").write_bytes(b"x")
     assert is_image_file(tmp_path / "IMG_1.JPEG") and not is_image_file(tmp_path / "notes.txt")
+
+
+def test_a_picture_bigger_than_pillow_decodes_is_too_large_not_corrupt(tmp_path: Path) -> None:
+    """A 240-megapixel panorama is valid, only huge: its size, Pillow's limit and the fix, not 'corrupt'."""
+    from .bad_uploads import flat_png
+
+    (tmp_path / "panorama.png").write_bytes(flat_png(20000, 12000))
+    check = inspect_image(str(tmp_path / "panorama.png"))
+    assert check.problem == "too large"
+    assert "240 megapixels" in check.reason and "179 megapixels" in check.reason and "downscale" in check.reason

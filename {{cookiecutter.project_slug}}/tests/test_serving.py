@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from {{ cookiecutter.package_name }} import serving
 from {{ cookiecutter.package_name }}.images import load_rgb
 from {{ cookiecutter.package_name }}.serving import MAX_UPLOAD_MB, Refusal, check_upload, decode_upload
 
@@ -67,3 +69,9 @@ def test_an_accepted_upload_gives_exactly_what_predict_reads_from_disk(tmp_path)
     check_upload(path.read_bytes())  # no refusal
     uploaded = decode_upload(path.read_bytes(), 128, load_rgb)
     assert np.array_equal(np.asarray(uploaded), np.asarray(load_rgb(path, 128)))
+
+
+def test_the_readme_states_the_limits_serving_applies():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"files over {serving.MAX_UPLOAD_MB} MB, over {serving.MAX_MEGAPIXELS} megapixels" in readme
+    assert f"({serving.MAX_FULL_DECODE_MEGAPIXELS} for PNG, WebP and progressive JPEG" in readme

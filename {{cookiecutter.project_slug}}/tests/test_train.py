@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import subprocess
 import sys
@@ -193,3 +194,26 @@ def test_data_errors_are_one_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert "at least 2" in err and err.count("\n") == 0
     assert not runs.exists() or not any(runs.iterdir())  # no empty run folder left behind
+
+
+def disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_before_the_first_checkpoint_does_not_offer_a_resume(image_folder: Path, tmp_path: Path,
+                                                                         monkeypatch, capsys) -> None:
+    """The new run folder is removed, so the message must not point at it."""
+    monkeypatch.setattr("{{ cookiecutter.package_name }}.train.write_skipped_csv", disk_full)
+    assert run_cli("train", "--data", str(image_folder), *FAST, "--output", str(tmp_path), "--name", "full") == 1
+    err = capsys.readouterr().err.strip()
+    assert "disk is full" in err and "--resume" not in err and err.count("\n") == 0
+    assert not (tmp_path / "full").exists()
+
+
+def test_a_full_disk_after_a_checkpoint_names_the_run_to_resume(image_folder: Path, tmp_path: Path,
+                                                                monkeypatch, capsys) -> None:
+    monkeypatch.setattr("{{ cookiecutter.package_name }}.train.write_report", disk_full)
+    assert run_cli("train", "--data", str(image_folder), *FAST, "--output", str(tmp_path), "--name", "late") == 1
+    err = capsys.readouterr().err.strip()
+    assert f"train --resume {tmp_path / 'late'}" in err and err.count("\n") == 0
+    assert (tmp_path / "late" / "checkpoints" / "last.ckpt").is_file()

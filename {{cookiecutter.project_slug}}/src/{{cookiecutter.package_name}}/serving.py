@@ -3,7 +3,7 @@ every upload passes before it is decoded.
 
     curl -F image=@photo.jpg http://127.0.0.1:7860/classify
     # 200 {"label": "cat", "probability": 0.93, "top_k": [{"label": "cat", "probability": 0.93}, ...]}
-    # 413 {"error": "The image is 20000 x 20000 pixels (400 megapixels); ... Downscale it ...", "file": "x.png"}
+    # 413 {"error": "The image is 16000 x 9000 pixels (144 megapixels); the limit is 100 ...", "file": "pano.jpg"}
 
 People send anything to a public page: a 400-megapixel PNG of 388 KB (a decompression bomb), a
 panorama, a renamed text file, an animated GIF. ``check_upload`` reads only the file's header and
