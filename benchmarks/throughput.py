@@ -5,7 +5,8 @@ THAT generated project's code, writes a real image folder (scikit-learn's digits
 measures training images per second four ways, in one run, with the same model, batch size,
 precision, threads and DataLoader settings:
 
-    synthetic   train steps on random uint8 batches already on the device: the ceiling
+    synthetic   train steps on random uint8 batches already on the device (augmented on the device
+                like the others, so only the loading is missing): the ceiling
     loader      the project's train DataLoader alone, batches moved to the device
     plain_loop  a hand-written PyTorch loop (normalise, forward, backward, step) over that DataLoader
     template    the project's own ``train`` (Lightning), steady state: its unfrozen epochs
@@ -49,7 +50,7 @@ def import_project(project: Path):
     src = project / "src"
     (package,) = [p.name for p in src.iterdir() if (p / "__init__.py").is_file()]
     sys.path.insert(0, str(src))
-    modules = ("config", "data", "device", "model", "train")
+    modules = ("cache", "config", "data", "device", "model", "train")
     return {name: importlib.import_module(f"{package}.{name}") for name in modules}
 
 
@@ -85,20 +86,23 @@ class PlainTrainer:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.channels_last = plan.channels_last
         self.network.train()
-        if args.compile:
+        if plan.compile:  # the project's rule: CUDA only
             self.network = torch.compile(self.network)
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=1e-4, weight_decay=0.01)
         self.scaler = torch.amp.GradScaler(enabled=plan.precision == "16-mixed")
         self.mean = torch.tensor(data_config["mean"], device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(data_config["std"], device=self.device).view(1, 3, 1, 1)
         self.to_float = project["data"].images_to_float
-        self.jitter = project["data"].COLOR_JITTER  # the template's colour jitter runs on the device too
+        # The template's random crop, flip and colour jitter, on the device as in its training step.
+        self.augment = project["data"].train_augmentation(data_config)
+        # Training batches are the cached squares, a little bigger than the crops made from them.
+        self.side = project["cache"].cache_side(data_config["input_size"][-1], data_config["crop_pct"])
 
     def step(self, images, labels) -> None:
         import torch
         import torch.nn.functional as F
 
-        images = self.to_float(images, self.mean, self.std, jitter=self.jitter)
+        images = self.to_float(images, self.mean, self.std, augment=self.augment)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
@@ -109,12 +113,13 @@ class PlainTrainer:
         self.scaler.update()
 
 
-def measure_synthetic(trainer: PlainTrainer, batch: int, size: int, num_classes: int, steps: int) -> float:
-    """Images/s of ``steps`` training steps on one random batch kept on the device."""
+def measure_synthetic(trainer: PlainTrainer, batch: int, num_classes: int, steps: int) -> float:
+    """Images/s of ``steps`` training steps on one random batch (of the loader's shape) kept on the device."""
     import torch
 
     generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=generator).to(trainer.device)
+    shape = (batch, 3, trainer.side, trainer.side)
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(trainer.device)
     labels = torch.randint(0, num_classes, (batch,), generator=generator).to(trainer.device)
     sync(trainer.device)
     start = time.perf_counter()
@@ -211,7 +216,7 @@ def main() -> None:
                 for copy in range(1, copies):
                     (image.parent / f"{image.stem}_{copy}.png").write_bytes(image.read_bytes())
 
-        plan = project["device"].choose_device(args.device, "auto", args.num_workers)
+        plan = project["device"].choose_device(args.device, "auto", args.num_workers, compile=args.compile)
         torch.set_num_threads(plan.threads)
         print(plan.description)
         splits = project["data"].find_dataset(data, 0.1, 42)
@@ -233,7 +238,7 @@ def main() -> None:
 
         def turn() -> None:
             print(f"turn {len(rates['synthetic']) + 1}: synthetic, loader, plain_loop ...", flush=True)
-            rates["synthetic"].append(measure_synthetic(trainer, args.batch_size, args.image_size, num_classes, steps))
+            rates["synthetic"].append(measure_synthetic(trainer, args.batch_size, num_classes, steps))
             rates["loader"].append(timed_epoch(loader, plan.accelerator))
             rates["plain_loop"].append(timed_epoch(loader, plan.accelerator, step=trainer.step))
 
@@ -259,7 +264,7 @@ def main() -> None:
             "device_name": torch.cuda.get_device_name(0) if cuda else "CPU",
             "backbone": args.backbone, "image_size": args.image_size, "batch_size": args.batch_size,
             "precision": plan.precision, "threads": torch.get_num_threads(), "num_workers": plan.num_workers,
-            "channels_last": plan.channels_last, "train_images": len(splits.train), "compile": args.compile,
+            "channels_last": plan.channels_last, "train_images": len(splits.train), "compile": plan.compile,
             "torch": torch.__version__,
         }
         if cuda:

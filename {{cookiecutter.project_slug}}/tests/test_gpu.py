@@ -33,3 +33,29 @@ def test_predict_on_the_gpu_agrees_with_the_cpu(trained_run: Path, image_folder:
         assert run_cli("predict", str(trained_run), *images, "--accelerator", device, "--csv", str(csv_file)) == 0
         tables[device] = [line.split(",")[:2] for line in csv_file.read_text().splitlines()]
     assert tables["cpu"] == tables["gpu"]
+
+
+def test_device_augmentation_never_makes_the_cpu_wait_for_the_gpu() -> None:
+    """The crop, flip and colour jitter of a training batch run on the GPU without a host-device sync,
+    also after the model (and so anything registered in it) has moved to the GPU."""
+    from types import SimpleNamespace
+
+    import timm
+
+    from {{ cookiecutter.package_name }}.model import Classifier, model_data_config
+
+    from .conftest import TINY_MODEL
+
+    network = timm.create_model(TINY_MODEL, num_classes=3)
+    model = Classifier(network, TINY_MODEL, ["a", "b", "c"], model_data_config(network, 64)).cuda()
+    model._trainer = SimpleNamespace(training=True)  # what Lightning's trainer says during fit
+    batch = (torch.randint(0, 256, (32, 3, 73, 73), dtype=torch.uint8).cuda(), torch.zeros(32).long().cuda(),
+             torch.arange(32).cuda())
+    model.on_after_batch_transfer(batch, 0)  # warm-up: kernels load, memory is allocated
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        images, _, _ = model.on_after_batch_transfer(batch, 0)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert images.shape == (32, 3, 64, 64) and images.is_cuda

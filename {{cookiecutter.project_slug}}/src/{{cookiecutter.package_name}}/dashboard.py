@@ -72,8 +72,10 @@ class Dashboard(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         """Called by Lightning before every training step; the very first batch becomes the preview."""
+        if self._preview_done:  # the usual case, checked first: this hook runs at every step
+            return
         writer = _writer(trainer)
-        if self._preview_done or not trainer.is_global_zero or writer is None:
+        if not trainer.is_global_zero or writer is None:
             return
         self._preview_done = True
         images, labels, _ = batch

@@ -75,26 +75,40 @@ def build_transforms(data_config: dict[str, Any], training: bool):
     )
 
 
-def train_augmentation(data_config: dict[str, Any], jitter: float = COLOR_JITTER) -> nn.Module:
+class DeviceAugmentation:
     """Random resized crop, horizontal flip and colour jitter for a float batch in [0, 1], on its device.
 
     kornia draws new parameters for every image of the batch (torchvision's v2 transforms would give
     a whole batch the same crop), with the same rules as timm's training transform: crop area 75-100%
     of the square, aspect ratio 3:4 to 4:3, then resized to the model's input size. The squares are
     only a little bigger than that, so resampling them needs no anti-aliasing.
+
+    A plain object, not a submodule of the model: when Lightning moves the model to the GPU, kornia
+    keeps drawing its random numbers on the CPU and sends them over without making the CPU wait for
+    the GPU (random numbers drawn on the GPU would be read back, a wait at every step).
     """
-    size = data_config["input_size"][-1]
-    # kornia knows bilinear and bicubic; timm's other choices (e.g. "random") fall back to bilinear.
-    resample = "bicubic" if data_config["interpolation"] == "bicubic" else "bilinear"
-    steps = [
-        # "resample" crops the whole batch in one warp; the default ("slice") loops over the images.
-        K.RandomResizedCrop((size, size), scale=TRAIN_CROP_SCALE, ratio=TRAIN_CROP_RATIO, resample=resample,
-                            cropping_mode="resample"),
-        K.RandomHorizontalFlip(),
-    ]
-    if jitter > 0:
-        steps.append(K.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
-    return nn.Sequential(*steps)
+
+    def __init__(self, data_config: dict[str, Any], jitter: float = COLOR_JITTER):
+        size = data_config["input_size"][-1]
+        # kornia knows bilinear and bicubic; timm's other choices (e.g. "random") fall back to bilinear.
+        resample = "bicubic" if data_config["interpolation"] == "bicubic" else "bilinear"
+        steps = [
+            # "resample" crops the whole batch in one warp; the default ("slice") loops over the images.
+            K.RandomResizedCrop((size, size), scale=TRAIN_CROP_SCALE, ratio=TRAIN_CROP_RATIO, resample=resample,
+                                cropping_mode="resample"),
+            K.RandomHorizontalFlip(),
+        ]
+        if jitter > 0:
+            steps.append(K.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
+        self.steps = nn.Sequential(*steps)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.steps(images)
+
+
+def train_augmentation(data_config: dict[str, Any], jitter: float = COLOR_JITTER) -> DeviceAugmentation:
+    """The training augmentation for this model's input size (see ``DeviceAugmentation``)."""
+    return DeviceAugmentation(data_config, jitter)
 
 
 class ImageDataset(Dataset):
@@ -219,7 +233,7 @@ def balanced_sampler(samples: list[Sample]) -> WeightedRandomSampler:
 
 
 def images_to_float(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-                    augment: nn.Module | None = None) -> torch.Tensor:
+                    augment: DeviceAugmentation | None = None) -> torch.Tensor:
     """uint8 NCHW batch -> normalised float batch (what the network expects).
 
     ``augment`` (training only, see ``train_augmentation``) crops, flips and jitters the batch first.

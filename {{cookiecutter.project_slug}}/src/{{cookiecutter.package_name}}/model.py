@@ -207,7 +207,7 @@ class Classifier(L.LightningModule):
         self.save_hyperparameters(ignore=["model"])
         self.model = model
         self.channels_last = False  # set by train.py when the device plan asks for it
-        self.augment = train_augmentation(data_config)  # random crop, flip, colour jitter (no weights)
+        self.augment = train_augmentation(data_config)  # random crop, flip, colour jitter (a plain object, see data.py)
         num_classes = len(class_names)
         self.register_buffer("mean", torch.tensor(data_config["mean"]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(data_config["std"]).view(1, 3, 1, 1), persistent=False)
@@ -217,7 +217,6 @@ class Classifier(L.LightningModule):
         # validate_args=False: our labels are always valid, and the checks would make the CPU wait for the GPU.
         metric_args = {"num_classes": num_classes, "validate_args": False}
         self.train_acc = MulticlassAccuracy(average="micro", **metric_args)
-        self.train_f1 = MulticlassF1Score(average="macro", **metric_args)
         self.val_acc = MulticlassAccuracy(average="micro", **metric_args)
         self.val_f1 = MulticlassF1Score(average="macro", **metric_args)
         self.test_acc = MulticlassAccuracy(average="micro", **metric_args)
@@ -268,13 +267,12 @@ class Classifier(L.LightningModule):
         images, labels, _ = batch
         logits = self(images)
         loss = F.cross_entropy(logits, labels, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
-        # update() only: the epoch's value is what we log, so no per-batch value is computed.
+        # update() only: the epoch's value is what we log, so no per-batch value is computed. Accuracy
+        # alone: report.md compares it with val/acc; a training F1 as well cost work at every step.
         self.train_acc.update(logits, labels)
-        self.train_f1.update(logits, labels)
         # Not in the progress bar: showing a per-step value there makes the CPU wait for the GPU every step.
         self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(labels))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        self.log("train/f1_macro", self.train_f1, on_step=False, on_epoch=True)
         return loss
 
     # ---- evaluation --------------------------------------------------------------------------
