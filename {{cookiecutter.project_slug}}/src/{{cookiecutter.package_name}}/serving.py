@@ -141,13 +141,14 @@ def build_page(title: str, classes: list[str], classify: Callable[[bytes], dict[
 
 
 # ---- the JSON route -----------------------------------------------------------------------------------
-def add_classify_route(app, classify: Callable[[bytes], dict[str, float]]) -> None:
+def classify_route(classify: Callable[[bytes], dict[str, float]]):
     """POST /classify with a multipart ``image`` field -> {"label", "probability", "top_k": [...]}.
 
     Refusals answer their 4xx status with {"error": one sentence, "file": the upload's name}.
     """
     from fastapi import Request
     from fastapi.responses import JSONResponse
+    from fastapi.routing import APIRoute
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
 
@@ -189,13 +190,17 @@ def add_classify_route(app, classify: Callable[[bytes], dict[str, float]]) -> No
         top = [{"label": label, "probability": p} for label, p in scores.items()]
         return JSONResponse({"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
 
-    app.add_api_route("/classify", classify_upload, methods=["POST"])
+    return APIRoute("/classify", classify_upload, methods=["POST"])
 
 
 def launch(page, classify: Callable[[bytes], dict[str, float]], host: str, port: int, share: bool = False,
            allowed_paths: list[str] | None = None):
-    """Start the page and /classify on ``host:port`` without blocking; OSError if the port is taken."""
+    """Start the page and /classify on ``host:port`` without blocking; OSError if the port is taken.
+
+    The route is handed to the FastAPI app Gradio creates (``app_kwargs``), so it answers from the
+    first request on; added after ``launch`` it would 404 until launch had finished its own checks.
+    """
     page.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, show_error=True,
-                quiet=True, max_file_size=MAX_UPLOAD_MB * 1_000_000, allowed_paths=allowed_paths or [])
-    add_classify_route(page.app, classify)
+                quiet=True, max_file_size=MAX_UPLOAD_MB * 1_000_000, allowed_paths=allowed_paths or [],
+                app_kwargs={"routes": [classify_route(classify)]})
     return page
