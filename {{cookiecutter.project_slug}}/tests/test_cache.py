@@ -63,6 +63,20 @@ def test_cached_images_match_images_decoded_from_disk(tmp_path: Path) -> None:
         assert difference.abs().mean() < 3
 
 
+def test_a_cached_landscape_photo_validates_exactly_as_predict_sees_it(tmp_path: Path) -> None:
+    """A cached 4:3 photo gives validation exactly the pixels predict makes of the file."""
+    from {{ cookiecutter.package_name }}.data import ImageDataset, build_transforms
+    from {{ cookiecutter.package_name }}.folders import Sample
+
+    photo = Image.effect_mandelbrot((120, 90), (-2, -1.2, 1, 1.2), 60).convert("RGB")  # detail everywhere
+    photo.save(tmp_path / "wide.png")
+    config = model_data_config(timm.create_model(TINY_MODEL, num_classes=3), 32)
+    plain = ImageDataset([Sample(tmp_path / "wide.png", 0)], build_transforms(config, training=False), 64)
+    cached = ImageDataset(plain.samples, plain.transform, 64)
+    cached.fill_cache()
+    assert torch.equal(plain[0][0], cached[0][0])
+
+
 def test_datasets_over_the_memory_budget_are_not_cached(tmp_path: Path, monkeypatch) -> None:
     """Big datasets keep being read from disk instead of filling the memory."""
     monkeypatch.setattr(cache, "CACHE_BUDGET_BYTES", 1000)

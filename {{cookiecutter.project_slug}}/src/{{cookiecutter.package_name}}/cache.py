@@ -1,12 +1,13 @@
-"""Decode each image once: a memory cache of small uint8 squares for datasets that fit.
+"""Decode each image once: a memory cache of small uint8 images for datasets that fit.
 
 Decoding a JPEG or PNG costs more than everything else the loader does, and on a laptop the same CPU
 cores also train the model. So when the whole dataset fits in a modest amount of memory, every image
-is decoded once into a square of side ``cache_side`` (= image size / crop ratio: the centre the
-validation transform crops from, and a little more than training crops need) and kept as uint8.
+is decoded once and kept as uint8, already in the fixed shape its DataLoader hands out: training
+images as squares of side ``cache_side`` (= image size / crop ratio, a little more than the random
+crops need, see ``square``), validation images exactly as predict prepares them.
 
-Every image then has the same shape, so batches are plain stacks of cached pixels: the random crop,
-flip and colour jitter run later, on the whole batch on the device (``data.train_augmentation``).
+Batches are then plain stacks of cached pixels: the random crop, flip and colour jitter run later,
+on the whole batch on the device (``data.train_augmentation``).
 
 Big datasets (more than ``CACHE_BUDGET_BYTES``) are read from disk every time, as before.
 """
@@ -35,7 +36,7 @@ def cache_side(image_size: int, crop_pct: float) -> int:
 
 
 def fits_in_cache(num_images: int, side: int, copies: int = 1) -> bool:
-    """Whether ``num_images`` squares of side ``side`` fit the budget.
+    """Whether ``num_images`` squares of side ``side`` fit the budget (validation images are smaller).
 
     ``copies``: loader processes that each hold their own copy (on macOS and Windows, workers get one each).
     """
@@ -53,25 +54,29 @@ def square(image: Image.Image, side: int) -> torch.Tensor:
     width, height = image.size
     edge = min(width, height)
     centre = ((width - edge) / 2, (height - edge) / 2, (width + edge) / 2, (height + edge) / 2)
-    fitted = image.resize((side, side), Image.BICUBIC, box=centre, reducing_gap=2.0)
+    fitted = image.resize((side, side), Image.BICUBIC, box=centre)
     return torch.from_numpy(np.asarray(fitted).copy()).permute(2, 0, 1).contiguous()
 
 
 class DecodedCache:
-    """Images decoded once into one uint8 tensor of shape (N, 3, side, side), in the order of the paths."""
+    """Images decoded once into one uint8 tensor of shape (N, 3, H, W), in the order of the paths.
 
-    def __init__(self, paths: Sequence[Path], load: Callable[[Path], Image.Image], side: int,
-                 threads: int | None = None):
+    ``decode`` turns a path into the image the DataLoader hands out; every image has the same shape.
+    """
+
+    def __init__(self, paths: Sequence[Path], decode: Callable[[Path], torch.Tensor], threads: int | None = None):
         # One tensor rather than N arrays: worker processes share it without copying, and it pickles
         # into shared memory where workers are spawned (macOS, Windows).
-        self.images = torch.empty((len(paths), 3, side, side), dtype=torch.uint8)
+        first = decode(paths[0])
+        self.images = torch.empty((len(paths), *first.shape), dtype=torch.uint8)
+        self.images[0] = first
 
-        def decode(index: int) -> None:
-            self.images[index] = square(load(paths[index]), side)
+        def fill(index: int) -> None:
+            self.images[index] = decode(paths[index])
 
         # Pillow releases the GIL while decoding and resizing, so threads use every core.
         with ThreadPoolExecutor(max_workers=threads or cpu_count()) as pool:
-            list(pool.map(decode, range(len(paths)), chunksize=16))
+            list(pool.map(fill, range(1, len(paths)), chunksize=16))
 
     def __len__(self) -> int:
         return len(self.images)

@@ -14,6 +14,7 @@ device, where they cost a fraction of a training step (``train_augmentation``, c
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from collections import Counter
 from pathlib import Path
@@ -114,16 +115,15 @@ def train_augmentation(data_config: dict[str, Any], jitter: float = COLOR_JITTER
 class ImageDataset(Dataset):
     """A list of (path, label) samples; yields (uint8 image tensor, label, index).
 
-    With ``side`` (training) every image comes out as a ``side`` x ``side`` square, cropped and
-    flipped later on the device; with ``transform`` (validation, test) it goes through timm's
+    ``transform`` turns a decoded photo into a fixed-shape uint8 tensor: for training the square
+    that the device crops and flips later (``cache.square``), for validation and test timm's
     evaluation transform, exactly as predict prepares a photo.
     """
 
-    def __init__(self, samples: list[Sample], decode_size: int, side: int | None = None, transform=None):
+    def __init__(self, samples: list[Sample], transform, decode_size: int | None = None):
         self.samples = samples
-        self.decode_size = decode_size
-        self.side = side
         self.transform = transform
+        self.decode_size = decode_size
         self.cache: DecodedCache | None = None  # filled by ``fill_cache`` when the images fit in memory
 
     def __len__(self) -> int:
@@ -132,21 +132,15 @@ class ImageDataset(Dataset):
     def load(self, path: Path) -> Image.Image:
         return load_rgb(path, min_size=self.decode_size)
 
-    def fill_cache(self, side: int) -> None:
-        """Decode every image once into a ``side`` x ``side`` square (see cache.py)."""
-        if self.cache is None:
-            self.cache = DecodedCache([sample.path for sample in self.samples], self.load, side)
+    def fill_cache(self) -> None:
+        """Decode every image once and keep what ``transform`` makes of it (see cache.py)."""
+        if self.cache is None and self.samples:
+            paths = [sample.path for sample in self.samples]
+            self.cache = DecodedCache(paths, lambda path: self.transform(self.load(path)))
 
     def __getitem__(self, index: int):
         sample = self.samples[index]
-        if self.cache is not None:
-            image = self.cache[index]
-            if self.transform is not None:  # the cached square, back to a picture for timm's transform
-                image = self.transform(Image.fromarray(image.permute(1, 2, 0).numpy()))
-        elif self.transform is not None:
-            image = self.transform(self.load(sample.path))
-        else:
-            image = square(self.load(sample.path), self.side)
+        image = self.cache[index] if self.cache is not None else self.transform(self.load(sample.path))
         return image, sample.label, index
 
 
@@ -163,12 +157,13 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         decode = decode_size(data_config)
+        # Training photos become fixed-size squares, cropped and flipped later on the device.
         side = cache_side(data_config["input_size"][-1], data_config["crop_pct"])
         evaluation = build_transforms(data_config, training=False)
         self.datasets = {
-            "train": ImageDataset(splits.train, decode, side=side),
-            "val": ImageDataset(splits.val, decode, transform=evaluation),
-            "test": ImageDataset(splits.test, decode, transform=evaluation),
+            "train": ImageDataset(splits.train, functools.partial(square, side=side), decode),
+            "val": ImageDataset(splits.val, evaluation, decode),
+            "test": ImageDataset(splits.test, evaluation, decode),
         }
 
     def setup(self, stage: str) -> None:
@@ -186,7 +181,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         copies = 1 if self.num_workers == 0 or forked else self.num_workers
         if fits_in_cache(sum(len(d) for d in self.datasets.values() if d is not self.datasets["test"]), side, copies):
             for dataset in splits:
-                dataset.fill_cache(side)
+                dataset.fill_cache()
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
