@@ -56,3 +56,118 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---- the recipe benchmark's datasets (benchmarks/recipe.py) --------------------------------------
+# Each writes OUT/train/<class>/ and OUT/val/<class>/ from real images that ship inside scikit-learn,
+# scikit-image and matplotlib, so both fastai and the template see exactly the same split. Train and
+# val crops come from disjoint parts of each source photo, so no val pixel was seen in training.
+
+
+def _rgb(array: np.ndarray) -> Image.Image:
+    """Any uint8/float/bool grey or colour array -> an RGB Pillow image."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        array = (255 * (array.astype(np.float64) - array.min()) / max(1e-9, np.ptp(array))).astype(np.uint8)
+    return Image.fromarray(array).convert("RGB")
+
+
+def _crops(photo: Image.Image, box: tuple[float, float, float, float], count: int, size: int,
+           rng: np.random.Generator, side: tuple[float, float] = (0.3, 0.5)) -> list[Image.Image]:
+    """``count`` random square crops inside ``box`` (fractions of the photo), each resized to ``size``."""
+    width, height = photo.size
+    left, top, right, bottom = box[0] * width, box[1] * height, box[2] * width, box[3] * height
+    crops = []
+    for _ in range(count):
+        edge = rng.uniform(*side) * min(width, height)
+        edge = min(edge, right - left, bottom - top)
+        x = rng.uniform(left, right - edge)
+        y = rng.uniform(top, bottom - edge)
+        crops.append(photo.crop((round(x), round(y), round(x + edge), round(y + edge))).resize((size, size), Image.BICUBIC))
+    return crops
+
+
+def _save(images: list[Image.Image], folder: Path, start: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images, start):
+        image.save(folder / f"{index:04d}.png")
+
+
+def _photos() -> dict[str, Image.Image]:
+    """Sixteen real photographs and scans, from the packages installed with the benchmarks."""
+    import matplotlib
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    sklearn_photos = load_sample_images().images
+    photos = {
+        "astronaut": data.astronaut(), "cat": data.chelsea(), "coffee": data.coffee(), "rocket": data.rocket(),
+        "galaxies": data.hubble_deep_field(), "tissue": data.immunohistochemistry(), "retina": data.retina(),
+        "motorcycle": data.stereo_motorcycle()[0], "temple": sklearn_photos[0], "flower": sklearn_photos[1],
+        "camera": data.camera(), "moon": data.moon(), "coins": data.coins(), "cells": data.cell(),
+        "clock": data.clock(), "hopper": np.asarray(Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")),
+    }
+    return {name: _rgb(array) for name, array in photos.items()}
+
+
+def write_split_digits(out: Path, size: int, per_class: tuple[int, int] = (40, 15), seed: int = 0,
+                       counts: list[int] | None = None, classes: int = 10) -> Path:
+    """Handwritten digits, ``per_class`` (train, val) images of each; ``counts`` makes train uneven."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    for label in range(classes):
+        indices = rng.permutation(np.flatnonzero(digits.target == label))
+        train = counts[label] if counts else per_class[0]
+        images = [_rgb(255 - digits.images[i] * (255 / 16)).resize((size, size), Image.BILINEAR) for i in indices]
+        _save(images[:train], out / "train" / NAMES[label])
+        _save(images[train:train + per_class[1]], out / "val" / NAMES[label], start=train)
+    return out
+
+
+def write_textures(out: Path, size: int, per_class: tuple[int, int] = (60, 20), seed: int = 0) -> Path:
+    """Brick, grass and gravel photos: crops from the top 60% train, from the bottom 40% validate."""
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    for name in ("brick", "grass", "gravel"):
+        photo = _rgb(getattr(data, name)())
+        _save(_crops(photo, (0, 0, 1, 0.6), per_class[0], size, rng, (0.15, 0.35)), out / "train" / name)
+        _save(_crops(photo, (0, 0.6, 1, 1), per_class[1], size, rng, (0.15, 0.35)), out / "val" / name, 1000)
+    return out
+
+
+def write_faces(out: Path, size: int, val_per_class: int = 20, seed: int = 0) -> Path:
+    """scikit-image's 200 small grey pictures from Labeled Faces in the Wild: 100 faces, 100 not faces."""
+    from skimage import data
+
+    pictures = data.lfw_subset()
+    rng = np.random.default_rng(seed)
+    for name, group in (("face", pictures[:100]), ("not_face", pictures[100:])):
+        images = [_rgb(group[i]).resize((size, size), Image.BICUBIC) for i in rng.permutation(len(group))]
+        _save(images[val_per_class:], out / "train" / name)
+        _save(images[:val_per_class], out / "val" / name, 1000)
+    return out
+
+
+def write_photo_crops(out: Path, size: int, per_class: tuple[int, int] = (8, 5), seed: int = 0) -> Path:
+    """Sixteen classes, few images each: which photo is this crop from? Train crops come from the left
+    60% of each photo, val crops from the right 40%."""
+    rng = np.random.default_rng(seed)
+    for name, photo in _photos().items():
+        _save(_crops(photo, (0, 0, 0.6, 1), per_class[0], size, rng), out / "train" / name)
+        _save(_crops(photo, (0.6, 0, 1, 1), per_class[1], size, rng, (0.3, 0.4)), out / "val" / name, 1000)
+    return out
+
+
+# Benchmark datasets by name: how each is built at a given source size and seed.
+RECIPE_DATASETS = {
+    "digits": lambda out, size, seed=0: write_split_digits(out, size, seed=seed),
+    "textures": write_textures,
+    "faces": write_faces,
+    "photo-crops": write_photo_crops,
+    # Five digits with 8x as many training images of the commonest as of the rarest; val is balanced.
+    "uneven-digits": lambda out, size, seed=0: write_split_digits(
+        out, size, (0, 12), seed=seed, counts=[96, 64, 40, 24, 12], classes=5),
+}

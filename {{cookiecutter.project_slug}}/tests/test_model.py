@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.model import create_backbone, lr_schedule
+from {{ cookiecutter.package_name }}.model import Classifier, create_backbone, lr_schedule, model_data_config
 
 from .conftest import TINY_MODEL
 
@@ -84,7 +84,8 @@ def test_unknown_backbone_suggests_close_names() -> None:
     ids=["HF_HUB_OFFLINE", "unreachable"],
 )
 def test_offline_without_cache_fails_fast_with_both_fixes(tmp_path: Path, network: dict) -> None:
-    """Pretrained by name, no network, empty cache: one line naming --weights and --no-pretrained, quickly."""
+    """Pretrained by name, no network, empty cache: one line naming --weights and --no-pretrained, quickly,
+    and exit code 3 (the template's `make quickstart` falls back to training from scratch on it)."""
     code = (
         "from {{ cookiecutter.package_name }}.cli import main\n"
         f"main(['train', '--data', {str(tmp_path)!r}, '--backbone', '{TINY_MODEL}',"
@@ -100,7 +101,7 @@ def test_offline_without_cache_fails_fast_with_both_fixes(tmp_path: Path, networ
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     seconds = time.perf_counter() - start
-    assert done.returncode == 1
+    assert done.returncode == 3
     last_line = done.stderr.strip().splitlines()[-1]
     assert "Traceback" not in done.stderr
     assert "--weights FILE" in last_line and "--no-pretrained" in last_line
@@ -117,3 +118,21 @@ def test_schedule_warms_up_then_decays_in_each_phase() -> None:
     assert frozen[0] < frozen[1] == max(frozen) == 1.0
     assert thawed[0] < 0.2 and max(thawed) == 1.0
     assert thawed[-1] < 0.05 and frozen[-1] < 0.1
+
+
+def test_head_is_fitted_to_the_frozen_features_before_the_backbone_thaws() -> None:
+    """The head-only phase ends with the new head fitted to every feature it kept (a linear probe),
+    and the kept features are let go."""
+    torch.manual_seed(0)
+    network, _ = create_backbone(TINY_MODEL, 3, pretrained=False)
+    model = Classifier(network, TINY_MODEL, ["a", "b", "c"], model_data_config(network, 32), label_smoothing=0.0)
+    width = network.get_classifier().in_features
+    centres = torch.randn(3, width) * 3
+    labels = torch.arange(3).repeat(20)
+    features = centres[labels] + torch.randn(len(labels), width)
+    model.frozen_features = [(features[:30], labels[:30]), (features[30:], labels[30:])]
+    head = network.get_classifier()
+    torch.nn.init.zeros_(head.weight)  # a head that knows nothing yet: every image gets class "a"
+    model.fit_head()
+    assert (head(features).argmax(1) == labels).float().mean().item() == 1.0
+    assert model.frozen_features == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import errno
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -266,6 +267,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             print("Error: the disk is full; free some space and run the command again.", file=sys.stderr)
             sys.exit(1)
         raise
+    finally:
+        # The command is over. Python's last garbage collection would now walk every object that torch
+        # and Lightning made, for seconds (6 s after a training run on 2 cores); freezing them lets the
+        # process exit at once. Files, logs and threads still close as usual.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ class Config:
     freeze_epochs: int = _setting(1, "training", "first epochs that train only the new head")
     batch_size: int = _setting(32, "training", "images per step")
     lr: float | str = _setting(2e-3, "training", "learning rate of the head (or auto: LR finder)")
-    backbone_lr_factor: float = _setting(0.1, "training", "backbone learning rate = lr x this, once unfrozen")
+    backbone_lr_factor: float = _setting(1.0, "training", "backbone learning rate = lr x this, once unfrozen")
     weight_decay: float = _setting(0.01, "training", "AdamW weight decay")
     warmup_fraction: float = _setting(0.1, "training", "share of each phase spent warming up the learning rate")
     label_smoothing: float = _setting(0.1, "training", "softens the targets; helps with noisy labels")

@@ -15,3 +15,10 @@ class UsageError(UserError):
     """A mistake in how the command was called (unknown flag, wrong type): exit code 2."""
 
     exit_code = 2
+
+
+class NoPretrainedWeights(UserError):
+    """Pretrained weights could not be downloaded (offline, nothing cached): exit code 3, so scripts
+    such as the template's ``make quickstart`` can fall back to training from scratch."""
+
+    exit_code = 3

@@ -314,6 +314,7 @@ def print_summary(metrics: dict, run: RunFolder) -> None:
     if "test_acc" in metrics:
         table.add_row("test accuracy", f"{metrics['test_acc']:.1%}")
     table.add_row("epochs", str(metrics["epochs"]))
+    table.add_row("starting weights", metrics["pretrained"])
     table.add_row("time", f"{metrics['seconds']:.0f} s")
     if metrics["train_images_per_s"]:
         table.add_row("training speed", f"{metrics['train_images_per_s']:.0f} images/s")
