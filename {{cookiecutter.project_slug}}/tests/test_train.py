@@ -217,3 +217,22 @@ def test_a_full_disk_after_a_checkpoint_names_the_run_to_resume(image_folder: Pa
     err = capsys.readouterr().err.strip()
     assert f"train --resume {tmp_path / 'late'}" in err and err.count("\n") == 0
     assert (tmp_path / "late" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_full_disk_while_a_checkpoint_is_written_leaves_a_whole_one_to_resume(image_folder: Path, tmp_path: Path,
+                                                                                 monkeypatch, capsys) -> None:
+    """The checkpoint is written in a background thread; its full-disk error still ends the run with
+    one line, and last.ckpt is a whole earlier checkpoint, never a half-written one."""
+    real_save, calls = torch.save, []
+
+    def save_until_the_disk_is_full(checkpoint, file, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(checkpoint, file, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_is_full)
+    assert run_cli("train", "--data", str(image_folder), *FAST, "--output", str(tmp_path), "--name", "full") == 1
+    err = capsys.readouterr().err.strip()
+    assert "disk is full" in err and f"train --resume {tmp_path / 'full'}" in err and err.count("\n") == 0
+    assert torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] in (0, 1)
