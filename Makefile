@@ -38,8 +38,8 @@ quickstart: $(BIN)/python
 	@# Predict on held-out photos: the validation split train made (splits.csv), never trained on.
 	@echo "Predicting 6 photos the model was NOT trained on (held out for validation, see runs/quickstart/splits.csv):"
 	cd $(PROJECT) && $(BIN)/pet-classifier predict runs/quickstart \
-	  $$(awk -F, '$$3 == "val" && $$2 == "seven" {print "data/digits/" $$1}' runs/quickstart/splits.csv | head -n 3) \
-	  $$(awk -F, '$$3 == "val" && $$2 == "three" {print "data/digits/" $$1}' runs/quickstart/splits.csv | head -n 3) --top-k 2
+	  $$(awk -F, '{sub(/\r$$/, "")} $$3 == "val" && $$2 == "seven" {print "data/digits/" $$1}' runs/quickstart/splits.csv | head -n 3) \
+	  $$(awk -F, '{sub(/\r$$/, "")} $$3 == "val" && $$2 == "three" {print "data/digits/" $$1}' runs/quickstart/splits.csv | head -n 3) --top-k 2
 	@echo
 	@echo "Done. Your project is in $(PROJECT). See the training curves with:"
 	@echo "    $(BIN)/tensorboard --logdir $(PROJECT)/runs"

@@ -236,3 +236,26 @@ def test_a_full_disk_while_a_checkpoint_is_written_leaves_a_whole_one_to_resume(
     err = capsys.readouterr().err.strip()
     assert "disk is full" in err and f"train --resume {tmp_path / 'full'}" in err and err.count("\n") == 0
     assert torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] in (0, 1)
+
+
+def test_metrics_of_a_run_whose_last_epoch_was_best_equal_a_fresh_validation(image_folder: Path, tmp_path: Path):
+    """When the last epoch is the best (one file for best.ckpt and last.ckpt), train reuses that epoch's
+    validation instead of loading the checkpoint and validating again: the numbers are the same."""
+    import lightning as L
+
+    from {{ cookiecutter.package_name }}.data import ImageFolderDataModule
+
+    assert run_cli("train", "--data", str(image_folder), *FAST, "--epochs", "1", "--freeze-epochs", "0",
+                   "--output", str(tmp_path), "--name", "one") == 0
+    run = tmp_path / "one"
+    best = run / "checkpoints" / "best.ckpt"
+    assert best.samefile(run / "checkpoints" / "last.ckpt")
+    model = Classifier.load_from_checkpoint(best, model=timm.create_model(TINY_MODEL, num_classes=len(CLASSES)),
+                                            weights_only=True)
+    splits = find_dataset(image_folder, seed=42)
+    datamodule = ImageFolderDataModule(splits, model.hparams.data_config, batch_size=8)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    fresh = trainer.validate(model, datamodule=datamodule, verbose=False)[0]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["val_acc"] == round(fresh["val/acc"], 4)
+    assert metrics["val_loss"] == round(fresh["val/loss"], 4)

@@ -274,7 +274,14 @@ def evaluate(cfg: Config, plan: DevicePlan, run: RunFolder, model: Classifier, d
         accelerator=plan.lightning_accelerator, devices=1, precision=plan.precision, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
     )
-    val = evaluator.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
+    # When the last epoch was the best, best.ckpt and last.ckpt are one file (see SafeCheckpointIO): the
+    # model already holds those weights and the scores of their validation, so nothing is loaded or redone.
+    if best == run.best and run.last.is_file() and os.path.samefile(run.best, run.last):
+        checkpoint = None
+        val = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
+    else:
+        checkpoint = best
+        val = evaluator.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
     per_class = per_class_scores(model.val_results, len(splits.classes))
     metrics = {
         "val_acc": round(val["val/acc"], 4),
@@ -286,7 +293,7 @@ def evaluate(cfg: Config, plan: DevicePlan, run: RunFolder, model: Classifier, d
         },
     }
     if splits.test:
-        test = evaluator.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)[0]
+        test = evaluator.test(model, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True, verbose=False)[0]
         metrics.update(test_acc=round(test["test/acc"], 4), test_f1_macro=round(test["test/f1_macro"], 4))
         trainer.logger.log_metrics({"test/acc": test["test/acc"], "test/f1_macro": test["test/f1_macro"]},
                                    step=trainer.global_step)
