@@ -7,12 +7,14 @@ BUILD ?= build
 PROJECT := $(abspath $(BUILD))/pet-classifier
 # A local weights file instead of timm's download, e.g. make quickstart WEIGHTS=lite0.pth (works offline).
 WEIGHTS ?=
-COMMON_FLAGS := --data data/digits --batch-size 64 --accelerator cpu --name quickstart
-# With internet (or WEIGHTS): fine-tune a pretrained efficientnet_lite0 with the project's default recipe.
-PRETRAINED_FLAGS := --backbone efficientnet_lite0 --image-size 64 --epochs 3 $(if $(WEIGHTS),--weights $(abspath $(WEIGHTS)))
+COMMON_FLAGS := --data data/digits --accelerator cpu --name quickstart
+# With internet (or WEIGHTS): fine-tune a pretrained efficientnet_lite0 with the project's default recipe
+# (96% on the digits with real ImageNet weights; 64 px for 3 epochs reached 72%, the old recipe 28%).
+PRETRAINED_FLAGS := --backbone efficientnet_lite0 --image-size 96 --epochs 4 --batch-size 32 \
+                    $(if $(WEIGHTS),--weights $(abspath $(WEIGHTS)))
 # Offline: a small ResNet from scratch learns the digits well in about a minute (98% here).
-SCRATCH_FLAGS := --backbone resnet18 --image-size 32 --epochs 8 --no-pretrained --freeze-epochs 0 --lr 0.003 \
-                 --backbone-lr-factor 1
+SCRATCH_FLAGS := --backbone resnet18 --image-size 32 --epochs 8 --batch-size 64 --no-pretrained --freeze-epochs 0 \
+                 --lr 0.003 --backbone-lr-factor 1
 # train's exit code when pretrained weights cannot be had (no internet, nothing cached).
 NO_WEIGHTS_EXIT := 3
 
