@@ -339,7 +339,7 @@ def bundle_readme(classifier: LoadedClassifier, report: ExportReport) -> str:
     classes, resize = len(classifier.class_names), preprocess_config(classifier)["resize"]
     return f"""# {classifier.run.path.name}: an image classifier ({report.format})
 
-The {classifier.backbone} network, fine-tuned on {len(classifier.class_names)} classes: {", ".join(classifier.class_names)}.
+{classifier.backbone}, fine-tuned on {len(classifier.class_names)} classes: {", ".join(classifier.class_names)}.
 
 ```bash
 pip install {needs}
@@ -397,7 +397,7 @@ pinned: false
 
 # {json.loads(title)}
 
-The {classifier.backbone} network, fine-tuned on {len(classes)} classes ({shown}). Drop a photo on the page;
+{classifier.backbone}, fine-tuned on {len(classes)} classes ({shown}). Drop a photo on the page;
 programs can `POST /classify` and get JSON. **One image takes {report.export_ms:.1f} ms** on the CPU
 (ONNX Runtime, {report.threads} thread(s), measured by `export` on the computer that made this folder; a
 free Space's CPU may be slower).

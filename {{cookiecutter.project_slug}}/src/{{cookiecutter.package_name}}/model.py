@@ -266,6 +266,20 @@ class Classifier(L.LightningModule):
         """Called by Lightning when fit starts (the LR finder's trial fit included): no stale features."""
         self.frozen_features = []
 
+    def on_train_start(self) -> None:
+        """Called by Lightning once the training batches are known: how fast BatchNorm statistics follow.
+
+        BatchNorm layers keep running averages of their inputs for evaluation. PyTorch's default updates
+        them by 10% a step, so with few steps an epoch the ImageNet statistics never wash out (on 180
+        photos, 5 steps an epoch, validation fell from 92% to 62% while training accuracy rose; the same
+        weights with re-measured statistics scored 92%). Here they are 99% renewed every epoch.
+        """
+        steps = max(1, int(self.trainer.num_training_batches))
+        momentum = max(0.1, 1 - 0.01 ** (1 / steps))
+        for module in self.model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = momentum
+
     def on_train_epoch_start(self) -> None:
         """Called by Lightning at the start of every training epoch: freeze or thaw the backbone."""
         self.backbone_frozen = self.current_epoch < self.hparams.freeze_epochs
