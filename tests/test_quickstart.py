@@ -46,7 +46,7 @@ def test_quickstart_with_a_weights_file_fine_tunes_it_to_high_accuracy(imagenet_
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     metrics = json.loads((tmp_path / "pet-classifier" / "runs" / "quickstart" / "metrics.json").read_text())
     assert metrics["pretrained"] == f"file:{imagenet_weights.resolve()}"
-    assert "from scratch" not in done.stdout
+    assert metrics["backbone"] == "efficientnet_lite0"  # not the from-scratch fallback's resnet18
     assert "starting weights" in done.stdout and "NOT trained on" in done.stdout
     # The old recipe reached 0.276 on the digits; today's 0.964 with this budget.
     assert metrics["val_acc"] >= 0.9, metrics["val_acc"]
