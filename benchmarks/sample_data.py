@@ -83,7 +83,8 @@ def _crops(photo: Image.Image, box: tuple[float, float, float, float], count: in
         edge = min(edge, right - left, bottom - top)
         x = rng.uniform(left, right - edge)
         y = rng.uniform(top, bottom - edge)
-        crops.append(photo.crop((round(x), round(y), round(x + edge), round(y + edge))).resize((size, size), Image.BICUBIC))
+        crop = photo.crop((round(x), round(y), round(x + edge), round(y + edge)))
+        crops.append(crop.resize((size, size), Image.BICUBIC))
     return crops
 
 
@@ -105,7 +106,8 @@ def _photos() -> dict[str, Image.Image]:
         "galaxies": data.hubble_deep_field(), "tissue": data.immunohistochemistry(), "retina": data.retina(),
         "motorcycle": data.stereo_motorcycle()[0], "temple": sklearn_photos[0], "flower": sklearn_photos[1],
         "camera": data.camera(), "moon": data.moon(), "coins": data.coins(), "cells": data.cell(),
-        "clock": data.clock(), "hopper": np.asarray(Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")),
+        "clock": data.clock(),
+        "hopper": np.asarray(Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")),
     }
     return {name: _rgb(array) for name, array in photos.items()}
 

@@ -51,7 +51,7 @@ EXPECTED_FILES = EXPECTED_FILES | {
     "tests/test_dashboard.py", "tests/test_report.py", "tests/test_lr_finder.py",
 }
 
-COMBINATIONS = [dict(zip(CHOICES, values)) for values in itertools.product(*CHOICES.values())]
+COMBINATIONS = [dict(zip(CHOICES, values, strict=True)) for values in itertools.product(*CHOICES.values())]
 
 
 def expected_files(answers: dict[str, str], package: str) -> set[str]:
@@ -111,7 +111,8 @@ def test_chosen_backbone_and_image_size_become_the_defaults(tmp_path: Path) -> N
     [
         ("Émile's \"Pets\"", "emile-s-pets", "emile_s_pets"),
         ("Café Classifier", "cafe-classifier", "cafe_classifier"),
-        ("'; import os; os.system('touch pwned') #", "import-os-os-system-touch-pwned", "import_os_os_system_touch_pwned"),
+        ("'; import os; os.system('touch pwned') #", "import-os-os-system-touch-pwned",
+         "import_os_os_system_touch_pwned"),
     ],
 )
 def test_awkward_project_names_render_safely(tmp_path: Path, name: str, slug: str, package: str) -> None:
