@@ -12,7 +12,7 @@ import torch
 
 from {{ cookiecutter.package_name }}.data import ImageDataset, build_transforms, decode_size, find_dataset
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.predict import load_classifier
+from {{ cookiecutter.package_name }}.predict import load_classifier, predict
 
 from .conftest import CLASSES, FAST, run_cli
 
@@ -49,13 +49,22 @@ def test_predict_sees_images_exactly_as_validation_did(trained_run: Path, image_
 
 def test_threshold_marks_unsure_predictions_and_keeps_the_guess(trained_run: Path, image_folder: Path,
                                                                  tmp_path: Path, capsys):
-    """Every probability is below 1.0, so --threshold 1.0 makes every label 'unsure'."""
+    """A label whose top-1 probability is below --threshold reads 'unsure'; the guess stays in best_guess."""
     out = tmp_path / "unsure.csv"
     folder = image_folder / "train" / "dog"
-    assert run_cli("predict", str(trained_run), str(folder), "--threshold", "1.0", "--csv", str(out)) == 0
-    rows = read_csv(out)
-    assert {row["label"] for row in rows} == {"unsure"}
-    assert {row["best_guess"] for row in rows} <= set(CLASSES)
+    # The threshold sits between the images' top-1 probabilities, so some images are sure and some not.
+    probabilities = sorted(p.probabilities[0] for p in predict(str(trained_run), [str(folder)]))
+    assert probabilities[0] < probabilities[-1], "the test needs images of different certainty"
+    threshold = (probabilities[0] + probabilities[-1]) / 2
+    capsys.readouterr()  # forget the first table
+    predictions = predict(str(trained_run), [str(folder)], threshold=threshold, csv_path=str(out))
+    rows = {row["path"]: row for row in read_csv(out)}
+    for prediction in predictions:
+        row = rows[str(prediction.path)]
+        assert row["label"] == ("unsure" if prediction.probabilities[0] < threshold else prediction.labels[0])
+        assert row["best_guess"] == prediction.labels[0]
+    labels = {row["label"] for row in rows.values()}
+    assert "unsure" in labels and len(labels) >= 2  # the least certain image is unsure, the most certain is not
     assert "unsure" in capsys.readouterr().out
 
 
