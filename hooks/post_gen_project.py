@@ -11,7 +11,7 @@ def files_to_remove(include_demo: str, license_name: str, package: str) -> list[
     """The paths, relative to the project root, that belong to options not chosen."""
     remove = []
     if include_demo != "yes":
-        remove += [Path("src", package, "demo.py"), Path("tests", "test_demo.py")]
+        remove += [Path("src", package, "sharing", "demo.py"), Path("tests", "sharing", "test_demo.py")]
     if license_name == "none":
         remove.append(Path("LICENSE"))
     return remove

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import shutil
 from pathlib import Path
@@ -97,3 +98,9 @@ def make_messy_folder(root: Path) -> dict[str, list[str]]:
         "near duplicates within a class": ["train/fox/fox_002.jpg", "train/fox/fox_002_small.jpg"],
         "modes": ["grayscale", "alpha", "palette", "CMYK", "16-bit", "EXIF-rotated"],
     }
+
+
+def jpeg_bytes(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", **options)
+    return buffer.getvalue()

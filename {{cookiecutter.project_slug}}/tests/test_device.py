@@ -83,18 +83,3 @@ def test_small_cpu_computes_on_every_core_without_worker_processes(monkeypatch) 
     monkeypatch.setattr(device, "cpu_count", lambda: 8)
     plan = device.choose_device()
     assert (plan.num_workers, plan.threads) == (1, 7)
-
-
-def test_only_the_first_process_of_a_launch_is_the_main_one(monkeypatch) -> None:
-    """Lightning's launcher, torchrun and SLURM mark helper processes with rank variables."""
-    for name in device.RANK_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    assert device.is_main_process()
-    monkeypatch.setenv("LOCAL_RANK", "0")
-    monkeypatch.setenv("NODE_RANK", "0")
-    assert device.is_main_process()
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    assert not device.is_main_process()
-    monkeypatch.setenv("LOCAL_RANK", "0")
-    monkeypatch.setenv("NODE_RANK", "1")
-    assert not device.is_main_process()

@@ -42,7 +42,8 @@ def test_device_augmentation_never_makes_the_cpu_wait_for_the_gpu() -> None:
 
     import timm
 
-    from {{ cookiecutter.package_name }}.model import Classifier, model_data_config
+    from {{ cookiecutter.package_name }}.model import Classifier
+    from {{ cookiecutter.package_name }}.training.backbones import model_data_config
 
     from .conftest import TINY_MODEL
 

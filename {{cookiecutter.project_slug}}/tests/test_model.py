@@ -1,113 +1,14 @@
-"""Building the backbone: local weights files, the offline error, unknown names, the LR schedule."""
+"""The fine-tuning recipe: the LR schedule, the head fitted before the backbone thaws, the weighted loss."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-import timm
 import torch
-from PIL import Image
 
-from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.model import Classifier, create_backbone, lr_schedule, model_data_config
+from {{ cookiecutter.package_name }}.model import Classifier, lr_schedule
+from {{ cookiecutter.package_name }}.training.backbones import create_backbone, model_data_config
 
 from .conftest import TINY_MODEL
-
-
-def test_weights_file_loads_the_backbone_and_makes_a_new_head(tmp_path: Path) -> None:
-    """--weights copies every backbone tensor from the file; the head is new, sized for our classes."""
-    source = timm.create_model(TINY_MODEL, num_classes=1000)
-    file = tmp_path / "backbone.pth"
-    torch.save(source.state_dict(), file)
-    model, where = create_backbone(TINY_MODEL, num_classes=3, weights=str(file))
-    assert where == f"file:{file.resolve()}"
-    mine, theirs = model.state_dict(), source.state_dict()
-    head = model.get_classifier()
-    assert head.out_features == 3
-    backbone_keys = [k for k in mine if not k.startswith("classifier.")]
-    assert backbone_keys and all(torch.equal(mine[k], theirs[k]) for k in backbone_keys)
-
-
-def test_safetensors_weights_load_too(tmp_path: Path) -> None:
-    """A .safetensors file (as on the Hugging Face Hub) works the same way."""
-    from safetensors.torch import save_file
-
-    source = timm.create_model(TINY_MODEL, num_classes=1000)
-    file = tmp_path / "model.safetensors"
-    save_file(source.state_dict(), str(file))
-    model, _ = create_backbone(TINY_MODEL, num_classes=5, weights=str(file))
-    assert torch.equal(model.conv_stem.weight, source.conv_stem.weight)
-
-
-def test_weights_of_another_model_are_refused(tmp_path: Path) -> None:
-    """A weights file from a different architecture is refused in one line naming the fix."""
-    file = tmp_path / "resnet.pth"
-    torch.save(timm.create_model("test_resnet").state_dict(), file)
-    with pytest.raises(UserError, match="does not fit backbone 'test_efficientnet'.*--backbone"):
-        create_backbone(TINY_MODEL, num_classes=3, weights=str(file))
-
-
-def test_vision_transformer_is_built_for_the_training_size(tmp_path: Path) -> None:
-    """A ViT cuts images into a fixed grid of patches: it is built for --image-size, and a weights file
-    saved at its native size (160 px for test_vit) has its position table resized by timm to fit."""
-    source = timm.create_model("test_vit", num_classes=1000)
-    file = tmp_path / "vit.pth"
-    torch.save(source.state_dict(), file)
-    for weights in (None, str(file)):
-        model, _ = create_backbone("test_vit", num_classes=3, pretrained=False, weights=weights, image_size=64)
-        assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 3)
-    assert torch.equal(model.patch_embed.proj.weight, source.patch_embed.proj.weight)
-
-
-def test_missing_weights_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="does not exist"):
-        create_backbone(TINY_MODEL, num_classes=3, weights=str(tmp_path / "nope.pth"))
-
-
-def test_unknown_backbone_suggests_close_names() -> None:
-    """A typo in the backbone name suggests real timm names."""
-    with pytest.raises(UserError, match="no model called 'resnet5O'.*resnet50"):
-        create_backbone("resnet5O", num_classes=3, pretrained=False)
-
-
-@pytest.mark.parametrize(
-    "network",
-    [
-        {"HF_HUB_OFFLINE": "1"},  # the user said "offline"
-        {"HF_ENDPOINT": "http://127.0.0.1:9"},  # nothing answers: like a laptop on a plane
-    ],
-    ids=["HF_HUB_OFFLINE", "unreachable"],
-)
-def test_offline_without_cache_fails_fast_with_both_fixes(tmp_path: Path, network: dict) -> None:
-    """Pretrained by name, no network, empty cache: one line naming --weights and --no-pretrained, quickly,
-    and exit code 3 (the template's `make quickstart` falls back to training from scratch on it)."""
-    code = (
-        "from {{ cookiecutter.package_name }}.cli import main\n"
-        f"main(['train', '--data', {str(tmp_path)!r}, '--backbone', '{TINY_MODEL}',"
-        f" '--output', {str(tmp_path / 'runs')!r}])"
-    )
-    data = tmp_path / "train"
-    for label in ("a", "b"):
-        (data / label).mkdir(parents=True)
-        for i in range(3):
-            Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(data / label / f"{i}.png")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
-    env.update(network, HF_HOME=str(tmp_path / "hf"), TORCH_HOME=str(tmp_path / "torch"))
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
-    seconds = time.perf_counter() - start
-    assert done.returncode == 3
-    last_line = done.stderr.strip().splitlines()[-1]
-    assert "Traceback" not in done.stderr
-    assert "--weights FILE" in last_line and "--no-pretrained" in last_line
-    # Without the fast path the hub client retries for about a minute. The bound is loose because the
-    # subprocess also imports torch and Lightning, which is slow on a busy machine (typically 5-10 s in all).
-    assert seconds < 45
 
 
 def test_schedule_warms_up_then_decays_in_each_phase() -> None:
@@ -136,3 +37,26 @@ def test_head_is_fitted_to_the_frozen_features_before_the_backbone_thaws() -> No
     model.fit_head()
     assert (head(features).argmax(1) == labels).float().mean().item() == 1.0
     assert model.frozen_features == []
+
+
+def test_weighted_loss_counts_mistakes_on_rare_classes_more() -> None:
+    """The class weights reach the training loss: the same batch gives cross-entropy with those weights."""
+    import timm
+    import torch.nn.functional as F
+
+    from {{ cookiecutter.package_name }}.model import Classifier
+    from {{ cookiecutter.package_name }}.training.backbones import model_data_config
+
+    from .conftest import TINY_MODEL
+
+    network = timm.create_model(TINY_MODEL, pretrained=False, num_classes=2)
+    config = model_data_config(network, 32)
+    model = Classifier(network, TINY_MODEL, ["cat", "dog"], config, class_weights=[0.2, 1.8], label_smoothing=0.0)
+    model.eval()
+    images, labels = torch.randn(6, 3, 32, 32), torch.tensor([0, 0, 0, 0, 1, 1])
+    with torch.no_grad():
+        loss = model.training_step((images, labels, torch.arange(6)), 0)
+        logits = model(images)
+    expected = F.cross_entropy(logits, labels, weight=torch.tensor([0.2, 1.8]))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss.item() != pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-3)

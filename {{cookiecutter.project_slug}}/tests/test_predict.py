@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from {{ cookiecutter.package_name }}.data import ImageDataset, build_transforms, decode_size, find_dataset
+from {{ cookiecutter.package_name }}.data import build_transforms
+from {{ cookiecutter.package_name }}.dataset.decode import decode_size
+from {{ cookiecutter.package_name }}.dataset.folders import find_dataset
+from {{ cookiecutter.package_name }}.dataset.image_dataset import ImageDataset
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.predict import load_classifier, predict
 

@@ -15,8 +15,9 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from {{ cookiecutter.package_name }}.data import find_dataset
-from {{ cookiecutter.package_name }}.model import Classifier, model_data_config
+from {{ cookiecutter.package_name }}.dataset.folders import find_dataset
+from {{ cookiecutter.package_name }}.model import Classifier
+from {{ cookiecutter.package_name }}.training.backbones import model_data_config
 
 from .conftest import CLASSES, FAST, TINY_MODEL, make_image_folder, run_cli
 
@@ -61,7 +62,7 @@ def test_tensorboard_has_the_scalars(trained_run: Path) -> None:
 
 def test_splits_csv_is_stratified_and_has_no_overlap(trained_run: Path) -> None:
     """Every class appears in train and val, and no image is in both."""
-    rows = list(csv.DictReader((trained_run / "splits.csv").open()))
+    rows = list(csv.DictReader((trained_run / "splits.csv").read_text().splitlines()))
     by_split = {split: {r["path"] for r in rows if r["split"] == split} for split in ("train", "val")}
     assert not by_split["train"] & by_split["val"]
     val_classes = Counter(r["class"] for r in rows if r["split"] == "val")

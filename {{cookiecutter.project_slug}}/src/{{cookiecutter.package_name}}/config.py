@@ -2,14 +2,13 @@
 
 Every setting lives in ``Config`` below. ``configs/default.yaml`` is the same settings with a
 comment on each, for you to copy and edit; ``train --config FILE`` reads such a file and command-line
-flags override it. A misspelt key or a wrong type stops the run with a one-line message, because a
-typo that silently falls back to a default wastes an afternoon of training.
+flags override it. A misspelt key or a wrong type stops the run with a one-line message (the rules
+for reading text are in training/settings.py); ``validate`` holds the ranges.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,8 @@ from typing import Any
 
 import yaml
 
-from {{ cookiecutter.package_name }}.errors import UsageError, UserError
-
-AUTO = "auto"
+from {{ cookiecutter.package_name }}.errors import UsageError
+from {{ cookiecutter.package_name }}.training.settings import AUTO, closest_key, coerce, read_yaml
 
 
 def _setting(default: Any, group: str, help: str, choices: tuple[str, ...] = ()) -> Any:
@@ -75,71 +73,11 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _TYPES = typing.get_type_hints(Config)
-
-
-def _expected(key: str) -> str:
-    """How to describe the type a key expects, in words."""
-    kind = _TYPES[key]
-    choices = FIELDS[key].metadata["choices"]
-    if choices:
-        return "one of " + ", ".join(choices)
-    return {
-        bool: "true or false",
-        int: "a whole number",
-        float: "a number",
-        str: "text",
-        int | str: "auto or a whole number",
-        float | str: "auto or a number",
-        str | None: "text or null",
-    }[kind]
-
-
-def coerce(key: str, value: Any) -> Any:
-    """Convert ``value`` (from YAML or the command line) to the type of ``key``, or fail clearly."""
-    kind = _TYPES[key]
-    choices = FIELDS[key].metadata["choices"]
-    text = str(value).strip().lower() if value is not None else None
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if text in ("true", "yes", "1"):
-                return True
-            if text in ("false", "no", "0"):
-                return False
-            raise ValueError
-        if kind is str and choices:
-            if text not in choices:
-                raise ValueError
-            return text
-        if kind is str:
-            if value is None or isinstance(value, bool):
-                raise ValueError
-            return str(value)
-        if kind == str | None:
-            return None if value is None or text in ("null", "none", "") else str(value)
-        if text == AUTO and kind in (int | str, float | str):
-            return AUTO
-        if kind in (int, int | str):
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(str(value))
-        if kind in (float, float | str):
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-    except (TypeError, ValueError):
-        pass
-    raise UsageError(f"config key '{key}' expects {_expected(key)}, got {value!r}.")
-
-
-def closest_key(name: str) -> str:
-    """' (did you mean X?)' for a misspelt key, or '' when nothing is close."""
-    match = difflib.get_close_matches(name.replace("-", "_"), FIELDS, n=1, cutoff=0.5)
-    return f" Did you mean '{match[0]}'?" if match else ""
+# How ``train --help`` titles the groups of settings above.
+GROUP_TITLES = {"data": "data", "model": "model", "training": "training recipe",
+                "hardware": "hardware (CPU, Apple GPU, NVIDIA GPUs)", "output": "output and resuming"}
 
 
 def validate(cfg: Config) -> Config:
@@ -162,36 +100,18 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a dict, with one-line errors for the usual mistakes."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file {path} does not exist; check the path or copy configs/default.yaml.")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"config file {path} is not valid YAML{where}; fix it and try again.") from None
-    if not isinstance(values, dict):
-        raise UserError(f"config file {path} must be a list of 'key: value' lines.")
-    return values
-
-
 def make_config(values: dict[str, Any], source: str = "the config") -> Config:
     """Build a validated ``Config`` from a dict of overrides (unknown keys are refused)."""
     for key in values:
         if key not in FIELDS:
-            raise UsageError(f"unknown key '{key}' in {source}.{closest_key(key)}")
-    return validate(Config(**{key: coerce(key, value) for key, value in values.items()}))
+            raise UsageError(f"unknown key '{key}' in {source}.{closest_key(key, FIELDS)}")
+    typed = {key: coerce(key, value, _TYPES[key], FIELDS[key].metadata["choices"]) for key, value in values.items()}
+    return validate(Config(**typed))
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the YAML file (if any), then command-line overrides."""
     values = read_yaml(path) if path else {}
-    for key in values:
-        if key not in FIELDS:
-            raise UsageError(f"unknown key '{key}' in {path}.{closest_key(key)}")
     values.update(overrides or {})
     return make_config(values, str(path or "the config"))
 

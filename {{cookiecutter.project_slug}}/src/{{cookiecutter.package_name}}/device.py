@@ -8,9 +8,11 @@ in fp32.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+import torch
+
+from {{ cookiecutter.package_name }}.dataset.parallel import cpu_count
 from {{ cookiecutter.package_name }}.errors import UserError
 
 
@@ -32,20 +34,9 @@ class DevicePlan:
         return "gpu" if self.accelerator == "cuda" else self.accelerator
 
 
-def cpu_count() -> int:
-    """CPU cores this process may use (respects taskset/cgroups, unlike os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows
-        return os.cpu_count() or 1
-
-
 def choose_device(accelerator: str = "auto", precision: str = "auto", num_workers: int | str = "auto",
                   compile: bool = False) -> DevicePlan:
     """Resolve ``auto`` choices for this machine and describe them in one line."""
-    # Imported here, not at the top: check-data uses cpu_count from this module and starts without PyTorch.
-    import torch
-
     has_cuda = torch.cuda.is_available()
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     requested = {"gpu": "cuda"}.get(accelerator, accelerator)
@@ -81,7 +72,7 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
         # On a GPU, workers decode and crop images while the GPU computes; two cores stay free for the
         # training loop and the pinned-memory copies, which slow down when workers crowd them out.
         # On a CPU the same cores do both:
-        # small datasets are decoded once into memory (cache.py), so loading a batch costs a few
+        # small datasets are decoded once into memory (dataset/cache.py), so loading a batch costs a few
         # percent of a training step and the main process does it between steps; a worker process
         # would only take cores away from the compute threads. Without a cache (big datasets) one
         # worker decodes while the others compute, once there are enough cores to share.
@@ -110,28 +101,6 @@ def choose_device(accelerator: str = "auto", precision: str = "auto", num_worker
         + ("; channels_last" if channels_last else "")
         + compile_note
     )
-    return DevicePlan(
-        accelerator=device,
-        precision=precision,
-        num_workers=num_workers,
-        threads=threads,
-        pin_memory=device == "cuda",
-        channels_last=channels_last,
-        description=description,
-        compile=compiled,
-    )
-
-
-# Environment variables that launchers set in each process they start: Lightning's own launcher
-# (LOCAL_RANK, NODE_RANK), torchrun (RANK) and SLURM (SLURM_PROCID).
-RANK_VARIABLES = ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK")
-RUN_FOLDER_VARIABLE = "{{ cookiecutter.package_name | upper }}_RUN_FOLDER"  # rank 0 tells its helpers where the run is
-
-
-def is_main_process() -> bool:
-    """True unless a launcher started this process as a helper (rank > 0) of a multi-GPU or multi-node run.
-
-    Only the main process writes the run folder, TensorBoard events and the report; the others train.
-    Lightning knows this too (``trainer.is_global_zero``), but only once the trainer exists.
-    """
-    return all(int(os.environ.get(name) or 0) == 0 for name in RANK_VARIABLES)
+    return DevicePlan(accelerator=device, precision=precision, num_workers=num_workers, threads=threads,
+                      pin_memory=device == "cuda", channels_last=channels_last, description=description,
+                      compile=compiled)

@@ -1,8 +1,8 @@
 """The network and how it learns.
 
-``create_backbone`` builds any timm model with a fresh head sized for your classes, starting from
-pretrained weights (downloaded by name, or a local file). ``Classifier`` is the LightningModule:
-it normalises batches on the device, then fine-tunes in two phases:
+``training/backbones.py`` builds any timm model with a fresh head sized for your classes, starting from
+pretrained weights (``create_backbone``: downloaded by name, or a local file). ``Classifier`` is the
+LightningModule: it normalises batches on the device, then fine-tunes in two phases:
 
 1. Head only (``freeze_epochs``): the pretrained backbone is frozen and only computes features; at
    the end the new head is fitted to all of them with many quick steps (a "linear probe").
@@ -13,164 +13,23 @@ it normalises batches on the device, then fine-tunes in two phases:
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import math
-import socket
-import sys
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import lightning as L
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy
 
 from {{ cookiecutter.package_name }}.data import images_to_float, train_augmentation
-from {{ cookiecutter.package_name }}.errors import NoPretrainedWeights, UserError
-
-PROJECT = "{{ cookiecutter.package_name }}"  # stored in checkpoints so another project's are refused
+from {{ cookiecutter.package_name }}.training.checkpoints import PROJECT
+from {{ cookiecutter.package_name }}.training.validation import EvaluationSteps
 
 # Full-batch steps that fit the new head to the frozen backbone's features before the backbone thaws.
 # One head-only epoch of a small dataset is only a handful of steps (5 for 160 photos), far too few for
 # a new layer; on stored features 200 steps take well under a second.
 HEAD_FIT_STEPS = 200
-
-
-def check_backbone_name(name: str) -> None:
-    """Fail with close suggestions when timm does not know ``name``."""
-    if timm.is_model(name):
-        return
-    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(close)}?" if close else " See timm.list_models() for the names."
-    raise UserError(f"timm has no model called '{name}'.{hint}")
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """Can we open a connection to the Hugging Face Hub? A few seconds at most, no retries."""
-    from huggingface_hub import constants
-
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def build_network(name: str, num_classes: int, image_size: int | None = None, pretrained: bool = False) -> nn.Module:
-    """``timm.create_model``, built for ``image_size`` where the architecture needs to know it.
-
-    Vision transformers cut images into a fixed grid of patches, so they are built for one input size
-    (timm adapts pretrained weights to it); CNNs take any size and have no such argument.
-    """
-    if image_size is not None:
-        try:
-            return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, img_size=image_size)
-        except TypeError:  # "unexpected keyword argument 'img_size'": a CNN
-            pass
-    return timm.create_model(name, pretrained=pretrained, num_classes=num_classes)
-
-
-def _pretrained_by_name(name: str, num_classes: int, image_size: int | None) -> nn.Module:
-    """timm's pretrained weights, downloaded once and cached; fails fast and clearly when offline."""
-    from huggingface_hub import constants
-
-    if not constants.HF_HUB_OFFLINE and not _hub_reachable():
-        # Without a network the hub client retries for about a minute before failing.
-        # Offline mode makes it use the local cache at once (and fail at once if it is empty).
-        constants.HF_HUB_OFFLINE = True
-    try:
-        return build_network(name, num_classes, image_size, pretrained=True)
-    except Exception as err:
-        reason = "no internet connection and they are not in the cache" if constants.HF_HUB_OFFLINE else str(err)
-        raise NoPretrainedWeights(
-            f"could not get pretrained weights for '{name}' ({reason.splitlines()[0]}). "
-            "Use --weights FILE with a local .pth/.safetensors file, or --no-pretrained to train from scratch."
-        ) from None
-
-
-def _load_weights_file(model: nn.Module, path: str) -> None:
-    """Copy a local weights file into ``model``'s backbone; the classifier head stays new."""
-    from timm.models import load_state_dict
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UserError(f"weights file {file} does not exist; check the path given to --weights.")
-    try:
-        state = load_state_dict(str(file), use_ema=False)
-    except Exception as err:
-        raise UserError(
-            f"could not read weights file {file} ({type(err).__name__}); use a .pth or .safetensors file."
-        ) from None
-
-    # timm's own conversion for this architecture, e.g. a vision transformer's position table resized
-    # to our image size. Architectures without one take the file as it is.
-    convert = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
-    if convert is not None:
-        # A file not in the format it converts is taken as it is; the shape check below explains any mismatch.
-        with contextlib.suppress(Exception):
-            state = convert(state, model)
-
-    own = model.state_dict()
-    for prefix in ("model.", "backbone."):  # a checkpoint of a LightningModule that wraps the model
-        if not (state.keys() & own.keys()) and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
-    head = {name for name in own if name.startswith(_classifier_prefix(model))}
-    usable = {k: v for k, v in state.items() if k in own and k not in head and v.shape == own[k].shape}
-    missing = [k for k in own if k not in head and k not in usable and not k.endswith("num_batches_tracked")]
-    if missing:
-        raise UserError(
-            f"weights file {file} does not fit backbone '{model.pretrained_cfg.get('architecture')}' "
-            f"({len(missing)} of {len(own)} tensors missing or of another shape, e.g. {missing[0]}); "
-            "use weights saved from the same model, or pass the matching --backbone."
-        )
-    model.load_state_dict(usable, strict=False)
-
-
-def _classifier_prefix(model: nn.Module) -> str:
-    """State-dict prefix of the classifier layer, e.g. 'classifier.' or 'head.fc.'."""
-    classifier = model.get_classifier()
-    for name, module in model.named_modules():
-        if module is classifier:
-            return name + "."
-    raise RuntimeError("timm model has no classifier layer")
-
-
-def weights_source(name: str, pretrained: bool = True, weights: str | None = None) -> str:
-    """Where the starting weights come from, in words (saved in the checkpoint and metrics.json)."""
-    if weights:
-        return f"file:{Path(weights).expanduser().resolve()}"
-    return f"timm:{name}" if pretrained else "none (random init)"
-
-
-def create_backbone(
-    name: str, num_classes: int, pretrained: bool = True, weights: str | None = None, image_size: int | None = None
-) -> tuple[nn.Module, str]:
-    """Build ``name`` with a new ``num_classes`` head. Returns the model and where its weights came from."""
-    check_backbone_name(name)
-    if weights:
-        model = build_network(name, num_classes, image_size)
-        _load_weights_file(model, weights)
-    elif pretrained:
-        if not timm.list_pretrained(name if "." in name else name + ".*"):
-            raise UserError(
-                f"timm has no pretrained weights for '{name}'; pick another backbone or use --no-pretrained."
-            )
-        model = _pretrained_by_name(name, num_classes, image_size)
-    else:
-        model = build_network(name, num_classes, image_size)
-    return model, weights_source(name, pretrained, weights)
-
-
-def model_data_config(model: nn.Module, image_size: int) -> dict[str, Any]:
-    """Preprocessing the backbone was pretrained with (mean, std, interpolation, crop) at our size."""
-    config = timm.data.resolve_model_data_config(model)
-    config["input_size"] = (3, image_size, image_size)
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items()}
 
 
 def lr_schedule(total_steps: int, freeze_steps: int, warmup_fraction: float):
@@ -192,31 +51,22 @@ def lr_schedule(total_steps: int, freeze_steps: int, warmup_fraction: float):
     return factor
 
 
-def gather_predictions(module: L.LightningModule, results: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """With several processes each validates a share of the images: collect every share, so the
-    reports see the whole val set. Lightning's sampler repeats a few images to give every process
-    the same number; each image is kept once, in dataset order."""
-    gathered = {k: v.reshape(-1, *v.shape[2:]) for k, v in module.all_gather(results).items()}
-    order = torch.argsort(gathered["indices"], stable=True)
-    indices = gathered["indices"][order]
-    first = torch.ones_like(indices, dtype=torch.bool)
-    first[1:] = indices[1:] != indices[:-1]
-    return {k: v[order][first] for k, v in gathered.items()}
+class Classifier(EvaluationSteps, L.LightningModule):
+    """A timm backbone with a new head, trained with the fine-tuning recipe described above.
 
-
-class Classifier(L.LightningModule):
-    """A timm backbone with a new head, trained with the fine-tuning recipe described above."""
+    Validation and test (loss, accuracy and macro F1 of each split) come from ``EvaluationSteps``."""
 
     def __init__(self, model: nn.Module, backbone: str, class_names: list[str], data_config: dict[str, Any],
                  lr: float = 2e-3, backbone_lr_factor: float = 1.0, weight_decay: float = 0.01,
                  warmup_fraction: float = 0.1, label_smoothing: float = 0.1, freeze_epochs: int = 1,
                  pretrained_source: str = "none", project: str = PROJECT,
-                 class_weights: list[float] | None = None):
+                 class_weights: list[float] | None = None, channels_last: bool = False):
         super().__init__()
         # Everything except the network itself goes into the checkpoint, so predict/export can rebuild it.
-        self.save_hyperparameters(ignore=["model"])
-        self.model = model
-        self.channels_last = False  # set by train.py when the device plan asks for it
+        # channels_last is how this machine stores pixels (device.py), not part of the model: left out.
+        self.save_hyperparameters(ignore=["model", "channels_last"])
+        self.channels_last = channels_last
+        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
         self.augment = train_augmentation(data_config)  # random crop, flip, colour jitter (a plain object, see data.py)
         num_classes = len(class_names)
         self.register_buffer("mean", torch.tensor(data_config["mean"]).view(1, 3, 1, 1), persistent=False)
@@ -225,16 +75,10 @@ class Classifier(L.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         # validate_args=False: our labels are always valid, and the checks would make the CPU wait for the GPU.
-        metric_args = {"num_classes": num_classes, "validate_args": False}
-        self.train_acc = MulticlassAccuracy(average="micro", **metric_args)
-        self.val_acc = MulticlassAccuracy(average="micro", **metric_args)
-        self.val_f1 = MulticlassF1Score(average="macro", **metric_args)
-        self.test_acc = MulticlassAccuracy(average="micro", **metric_args)
-        self.test_f1 = MulticlassF1Score(average="macro", **metric_args)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.add_scores(num_classes)  # validation's and test's accuracy and macro F1 (training/validation.py)
         self.backbone_frozen = freeze_epochs > 0
         self.frozen_features: list[tuple[torch.Tensor, torch.Tensor]] = []  # (features, labels) of head-only epochs
-        self._val_outputs: list[dict[str, torch.Tensor]] = []
-        self.val_results: dict[str, torch.Tensor] = {}  # last validation pass: probs, targets, losses, indices
 
     # ---- the network -------------------------------------------------------------------------
     def head_parameters(self) -> list[nn.Parameter]:
@@ -337,42 +181,6 @@ class Classifier(L.LightningModule):
                 optimizer.zero_grad()
                 self.loss(head(features.float()), labels).backward()
                 optimizer.step()
-
-    # ---- evaluation --------------------------------------------------------------------------
-    def _evaluate(self, batch, stage: str, accuracy, f1) -> torch.Tensor:
-        images, labels, indices = batch
-        logits = self(images)
-        losses = F.cross_entropy(logits, labels, reduction="none")
-        accuracy(logits, labels)
-        f1(logits, labels)
-        self.log(f"{stage}/loss", losses.mean(), on_epoch=True, batch_size=len(labels), sync_dist=True)
-        self.log(f"{stage}/acc", accuracy, on_epoch=True, prog_bar=stage == "val")
-        self.log(f"{stage}/f1_macro", f1, on_epoch=True, prog_bar=stage == "val")
-        return logits, losses, labels, indices
-
-    def on_validation_epoch_start(self) -> None:
-        """Called by Lightning before each validation pass."""
-        self._val_outputs = []
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        """Called by Lightning for every validation batch; keeps predictions for the reports."""
-        logits, losses, labels, indices = self._evaluate(batch, "val", self.val_acc, self.val_f1)
-        self._val_outputs.append(
-            {"probs": logits.float().softmax(1), "targets": labels, "losses": losses, "indices": indices}
-        )
-
-    def on_validation_epoch_end(self) -> None:
-        """Called by Lightning after each validation pass: the epoch's predictions in one place."""
-        if self._val_outputs:
-            results = {k: torch.cat([o[k] for o in self._val_outputs]) for k in self._val_outputs[0]}
-            if self.trainer.world_size > 1:
-                results = gather_predictions(self, results)
-            self.val_results = {k: v.cpu() for k, v in results.items()}
-        self._val_outputs = []
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        """Called by Lightning's ``trainer.test`` for every batch of the test split."""
-        self._evaluate(batch, "test", self.test_acc, self.test_f1)
 
     # ---- optimiser ---------------------------------------------------------------------------
     def configure_optimizers(self):

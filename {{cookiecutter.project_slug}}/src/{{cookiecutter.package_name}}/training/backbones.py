@@ -1,0 +1,170 @@
+"""timm backbones and the weights they start from: timm's pretrained ones, downloaded by name, or a file.
+
+``create_backbone`` is what train.py calls: ``timm.create_model(name, num_classes=n)`` (``build_network``,
+which predict uses too), then the starting weights: ``pretrained_download`` around timm's download (it
+fails fast and clearly offline), or ``load_weights_file`` for ``--weights FILE``. ``weights_source``
+says in words where they came from (saved in the checkpoint and metrics.json). ``model_data_config``
+is the preprocessing the backbone was pretrained with, which data.py and predict use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import timm
+from torch import nn
+
+from {{ cookiecutter.package_name }}.errors import NoPretrainedWeights, UserError
+
+
+def check_backbone_name(name: str) -> None:
+    """Fail with close suggestions when timm does not know ``name``."""
+    if timm.is_model(name):
+        return
+    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else " See timm.list_models() for the names."
+    raise UserError(f"timm has no model called '{name}'.{hint}")
+
+
+def build_network(name: str, num_classes: int, image_size: int | None = None, pretrained: bool = False) -> nn.Module:
+    """``timm.create_model``, built for ``image_size`` where the architecture needs to know it.
+
+    Vision transformers cut images into a fixed grid of patches, so they are built for one input size
+    (timm adapts pretrained weights to it); CNNs take any size and have no such argument.
+    """
+    try:
+        if image_size is not None:
+            with contextlib.suppress(TypeError):  # "unexpected keyword argument 'img_size'": a CNN
+                return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, img_size=image_size)
+        return timm.create_model(name, pretrained=pretrained, num_classes=num_classes)
+    except RuntimeError:  # "Unknown model": say which names are close (a UserError), else the error as it is
+        check_backbone_name(name)
+        raise
+
+
+def create_backbone(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None,
+                    image_size: int | None = None, load_weights: bool = True) -> tuple[nn.Module, str]:
+    """Build ``name`` with a new ``num_classes`` head, starting from timm's pretrained weights or a local
+    ``weights`` file. Returns the model and where its weights come from, in words. ``load_weights=False``
+    (resuming: the checkpoint has the weights) skips fetching them; the source is still the run's."""
+    source = weights_source(name, pretrained, weights)
+    if weights and load_weights:
+        model = build_network(name, num_classes, image_size)
+        load_weights_file(model, weights)  # the backbone's tensors; the new head stays as it is
+    elif pretrained and load_weights:
+        with pretrained_download(name):  # offline, this fails at once and says what to do instead
+            model = build_network(name, num_classes, image_size, pretrained=True)
+    else:
+        model = build_network(name, num_classes, image_size)
+    return model, source
+
+
+def model_data_config(model: nn.Module, image_size: int) -> dict[str, Any]:
+    """Preprocessing the backbone was pretrained with (mean, std, interpolation, crop) at our size."""
+    config = timm.data.resolve_model_data_config(model)
+    config["input_size"] = (3, image_size, image_size)
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items()}
+
+
+def weights_source(name: str, pretrained: bool = True, weights: str | None = None) -> str:
+    """Where the starting weights come from, in words (saved in the checkpoint and metrics.json)."""
+    if weights:
+        return f"file:{Path(weights).expanduser().resolve()}"
+    return f"timm:{name}" if pretrained else "none (random init)"
+
+
+@contextlib.contextmanager
+def pretrained_download(name: str) -> Iterator[None]:
+    """Around timm's download of the pretrained weights of ``name``: a missing download ends in one line
+    naming both ways out (``NoPretrainedWeights``, exit code 3).
+
+    Without a network the hub client retries for about a minute before failing. So the Hub is tried
+    first, for a few seconds; when it does not answer, offline mode (for this download only, then it is
+    switched back) makes the client use the local cache at once, or fail at once if it is empty.
+    """
+    if not timm.list_pretrained(name if "." in name else name + ".*"):
+        check_backbone_name(name)  # an unknown name is the likelier mistake
+        raise UserError(f"timm has no pretrained weights for '{name}'; pick another backbone or use --no-pretrained.")
+    from huggingface_hub import constants
+
+    was_offline = constants.HF_HUB_OFFLINE
+    if not was_offline and not _hub_reachable():
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as err:
+        reason = "no internet connection and they are not in the cache" if constants.HF_HUB_OFFLINE else str(err)
+        raise NoPretrainedWeights(
+            f"could not get pretrained weights for '{name}' ({reason.splitlines()[0]}). "
+            "Use --weights FILE with a local .pth/.safetensors file, or --no-pretrained to train from scratch."
+        ) from None
+    finally:
+        constants.HF_HUB_OFFLINE = was_offline
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Can we open a connection to the Hugging Face Hub? A few seconds at most, no retries."""
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def load_weights_file(model: nn.Module, path: str) -> None:
+    """Copy a local weights file into ``model``'s backbone; the classifier head stays new."""
+    from timm.models import load_state_dict
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"weights file {file} does not exist; check the path given to --weights.")
+    try:
+        state = load_state_dict(str(file), use_ema=False)
+    except Exception as err:
+        raise UserError(
+            f"could not read weights file {file} ({type(err).__name__}); use a .pth or .safetensors file."
+        ) from None
+
+    # timm's own conversion for this architecture, e.g. a vision transformer's position table resized
+    # to our image size. Architectures without one take the file as it is.
+    convert = getattr(sys.modules[type(model).__module__], "checkpoint_filter_fn", None)
+    if convert is not None:
+        # A file not in the format it converts is taken as it is; the shape check below explains any mismatch.
+        with contextlib.suppress(Exception):
+            state = convert(state, model)
+
+    own = model.state_dict()
+    for prefix in ("model.", "backbone."):  # a checkpoint of a LightningModule that wraps the model
+        if not (state.keys() & own.keys()) and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    head = {name for name in own if name.startswith(_classifier_prefix(model))}
+    usable = {k: v for k, v in state.items() if k in own and k not in head and v.shape == own[k].shape}
+    missing = [k for k in own if k not in head and k not in usable and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise UserError(
+            f"weights file {file} does not fit backbone '{model.pretrained_cfg.get('architecture')}' "
+            f"({len(missing)} of {len(own)} tensors missing or of another shape, e.g. {missing[0]}); "
+            "use weights saved from the same model, or pass the matching --backbone."
+        )
+    model.load_state_dict(usable, strict=False)
+
+
+def _classifier_prefix(model: nn.Module) -> str:
+    """State-dict prefix of the classifier layer, e.g. 'classifier.' or 'head.fc.'."""
+    classifier = model.get_classifier()
+    for name, module in model.named_modules():
+        if module is classifier:
+            return name + "."
+    raise RuntimeError("timm model has no classifier layer")

@@ -1,0 +1,224 @@
+"""What TensorBoard shows besides the loss curves: what the model sees, where it is wrong, and its scores.
+
+Open it with ``tensorboard --logdir runs``. TensorBoard groups tags by the part before the "/":
+
+    Images   train/batch_preview      one augmented training batch, as the model sees it (at the start)
+             train/lr_finder          the learning-rate finder's curve (only with --lr auto)
+             val/confusion_matrix     rows: true class, columns: predicted class (after validation)
+             val/predictions          the same validation photos every epoch; green = right, red = wrong
+             val/worst_predictions    the validation photos with the highest loss (best checkpoint, at the end)
+    Text     val/per_class_scores     precision, recall, F1 and number of photos for every class
+    HParams  best/val_acc, ...        the settings of each run next to its best checkpoint's scores
+
+Drawing pictures costs time, so it happens at most once per epoch, on a fixed small sample, in a
+background thread at the lowest CPU priority while training goes on; an epoch is skipped when the
+previous drawing is still running or drawing has already used more than ``DRAWING_BUDGET`` of the
+training time (the last epoch is always drawn).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from {{ cookiecutter.package_name }}.training.pictures import RIGHT, WRONG, captioned_grid, confusion_matrix_image, denormalise
+from {{ cookiecutter.package_name }}.training.scores import confusion_matrix, per_class_table
+from {{ cookiecutter.package_name }}.training.validation import ValidationResults
+
+PREVIEW_IMAGES = 16  # training images in the batch preview
+SAMPLE_IMAGES = 16  # validation images in the predictions grid (the same ones every epoch)
+WORST_IMAGES = 16  # highest-loss validation images shown at the end
+DRAWING_BUDGET = 0.03  # at most 3% of the training time goes into drawing pictures
+
+
+# ---- the callback ---------------------------------------------------------------------------------
+class Dashboard(L.Callback):
+    """Logs the pictures and tables described above; also keeps each epoch's scores for report.md."""
+
+    def __init__(self, validation: ValidationResults) -> None:
+        self.validation = validation  # the last validation pass's predictions (validation.py)
+        self.history: list[dict[str, float]] = []  # one row per epoch: train/val accuracy and loss
+        self._sample: tuple[list[int], torch.Tensor] | None = None  # val indices and their images
+        self._painter: ThreadPoolExecutor | None = None  # one background thread that draws
+        self._drawing: Future | None = None
+        self._preview_done = False
+        self._started = 0.0
+        self._drawing_seconds = 0.0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Called by Lightning when fit begins: start the drawing thread and the budget's clock."""
+        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard", initializer=_lowest_priority)
+        self._started, self._drawing_seconds, self._preview_done = time.perf_counter(), 0.0, False
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Called by Lightning when fit is done: wait for the last drawing (and raise its errors, if any)."""
+        self._stop_painter(wait=True)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        """Called by Lightning when training fails or is interrupted: drop pending drawings."""
+        self._stop_painter(wait=False)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        """Called by Lightning before every training step; the very first batch becomes the preview."""
+        if self._preview_done:  # the usual case, checked first: this hook runs at every step
+            return
+        writer = tensorboard_writer(trainer)
+        if not trainer.is_global_zero or writer is None:
+            return
+        self._preview_done = True
+        images, labels, _ = batch
+        images = denormalise(images[:PREVIEW_IMAGES], pl_module.mean, pl_module.std)
+        names = pl_module.hparams.class_names
+        captions = [[names[label]] for label in labels[:PREVIEW_IMAGES].tolist()]
+        step = trainer.global_step
+
+        def draw() -> None:
+            writer.add_image("train/batch_preview", captioned_grid(images, captions), step)
+
+        self._draw_in_background(draw)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Called by Lightning after each validation pass (its predictions are in ``self.validation``)."""
+        results, writer = self.validation.results, tensorboard_writer(trainer)
+        if trainer.sanity_checking or not trainer.is_global_zero or not results or writer is None:
+            return
+        step, epoch, names = trainer.global_step, trainer.current_epoch + 1, pl_module.hparams.class_names
+        writer.add_text("val/per_class_scores", per_class_table(results, names), step)
+
+        last_epoch = epoch >= trainer.max_epochs
+        busy = self._drawing is not None and not self._drawing.done()
+        over_budget = self._drawing_seconds > DRAWING_BUDGET * (time.perf_counter() - self._started)
+        if last_epoch and busy:
+            self._drawing.result()  # the last epoch is always drawn
+        elif busy or (over_budget and not last_epoch):
+            return
+        sample = self._validation_sample(trainer)
+
+        def draw() -> None:
+            matrix = confusion_matrix(results, len(names))
+            picture = confusion_matrix_image(matrix, names, f"Confusion matrix, validation, epoch {epoch}")
+            writer.add_image("val/confusion_matrix", np.asarray(picture), step, dataformats="HWC")
+            writer.add_image("val/predictions", predictions_grid(sample, results, names), step)
+
+        self._draw_in_background(draw)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Called by Lightning at the end of each training epoch (validation has run): remember the scores."""
+        metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if value.numel() == 1}
+        row = {"epoch": trainer.current_epoch + 1}
+        for key in ("train/acc", "train/loss_epoch", "val/acc", "val/loss", "val/f1_macro"):
+            if key in metrics:
+                row[key.replace("/", "_").removesuffix("_epoch")] = round(metrics[key], 4)
+        self.history.append(row)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint, so a resumed run's report still knows the earlier epochs."""
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Called by Lightning when resuming from a checkpoint."""
+        self.history = list(state_dict.get("history", []))
+
+    def _validation_sample(self, trainer: L.Trainer) -> tuple[list[int], torch.Tensor]:
+        """A fixed set of validation images, loaded once: the same photos every epoch show progress."""
+        if self._sample is None:
+            dataset = trainer.datamodule.datasets["val"]
+            indices = spread_indices(len(dataset), SAMPLE_IMAGES)
+            self._sample = indices, torch.stack([dataset[i][0] for i in indices])
+        return self._sample
+
+    def _draw_in_background(self, job) -> None:
+        """Run ``job`` on the drawing thread and add its time to the budget."""
+        def timed() -> None:
+            started = time.thread_time()  # CPU time: at low priority the drawing may wait, which costs nothing
+            job()
+            self._drawing_seconds += time.thread_time() - started
+
+        self._drawing = self._painter.submit(timed) if self._painter else None
+        if self._drawing is None:  # not inside fit (no thread): draw right here
+            timed()
+
+    def _stop_painter(self, wait: bool) -> None:
+        if self._painter is not None:
+            self._painter.shutdown(wait=wait, cancel_futures=not wait)
+            self._painter = None
+        if wait and self._drawing is not None:
+            self._drawing.result()
+        self._drawing = None
+
+
+def _lowest_priority() -> None:
+    """Runs first in the drawing thread: on Linux, give it the lowest CPU priority (nice 19), so when
+    training keeps every core busy (a CPU-only machine) it draws in idle moments instead of slowing
+    training down. Elsewhere the thread keeps its normal priority."""
+    with contextlib.suppress(AttributeError, OSError):  # per-thread priorities are Linux-only
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+def predictions_grid(sample: tuple[list[int], torch.Tensor], results: dict[str, torch.Tensor],
+                     names: list[str]) -> torch.Tensor:
+    """The sample's images with their true and predicted class, framed green (right) or red (wrong)."""
+    indices, images = sample
+    row_of = {index: row for row, index in enumerate(results["indices"].tolist())}
+    shown, captions, colours = [], [], []
+    for image, index in zip(images, indices, strict=True):
+        if index not in row_of:  # with several GPUs each one only sees part of the validation set
+            continue
+        row = row_of[index]
+        true, predicted = int(results["targets"][row]), int(results["probs"][row].argmax())
+        probability = float(results["probs"][row, predicted])
+        shown.append(image)
+        captions.append([f"true: {names[true]}", f"predicted: {names[predicted]}", f"{probability:.0%} sure"])
+        colours.append(RIGHT if predicted == true else WRONG)
+    return captioned_grid(torch.stack(shown), captions, colours)
+
+
+def spread_indices(length: int, count: int) -> list[int]:
+    """``count`` indices spread evenly over ``range(length)``: the val set is sorted by class, so this
+    picks photos of many classes, and the same ones every time."""
+    if length <= count:
+        return list(range(length))
+    return sorted({round(i * (length - 1) / (count - 1)) for i in range(count)})
+
+
+def log_final_results(trainer: L.Trainer, results: dict[str, torch.Tensor], names: list[str],
+                      config: dict[str, Any], metrics: dict) -> None:
+    """After the best checkpoint is evaluated: its worst predictions (``results``: that validation), and
+    the HParams entry of the run."""
+    writer = tensorboard_writer(trainer)
+    if writer is None or not trainer.is_global_zero:
+        return
+    step = trainer.global_step
+    dataset = trainer.datamodule.datasets["val"]
+    worst = results["losses"].argsort(descending=True)[:WORST_IMAGES].tolist()
+    images, captions, colours = [], [], []
+    for row in worst:
+        index = int(results["indices"][row])
+        true, predicted = int(results["targets"][row]), int(results["probs"][row].argmax())
+        images.append(dataset[index][0])
+        captions.append([dataset.samples[index].path.name, f"true: {names[true]}", f"predicted: {names[predicted]}",
+                         f"{float(results['probs'][row, predicted]):.0%} sure"])
+        colours.append(RIGHT if predicted == true else WRONG)
+    if images:
+        writer.add_image("val/worst_predictions", captioned_grid(torch.stack(images), captions, colours), step)
+    # The HParams tab lists every run with its settings and these scores, to compare runs side by side.
+    scores = {f"best/{key}": metrics[key] for key in ("val_acc", "val_f1_macro", "val_loss", "test_acc")
+              if metrics.get(key) is not None}
+    hparams = {key: "none" if value is None else value for key, value in config.items()}
+    trainer.logger.log_hyperparams(hparams, scores, step=step)
+    trainer.logger.finalize("success")  # write everything to disk now
+
+
+def tensorboard_writer(trainer: L.Trainer):
+    """TensorBoard's SummaryWriter, or None when the trainer logs elsewhere."""
+    experiment = getattr(trainer.logger, "experiment", None)
+    return experiment if hasattr(experiment, "add_image") else None

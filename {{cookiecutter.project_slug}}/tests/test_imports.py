@@ -1,0 +1,150 @@
+"""The package's imports point one way: the recipe on top imports the subpackages, never the reverse,
+and nothing imports itself round in a circle. Importing a module changes no process-wide setting.
+
+The imports are read from the source with ``ast`` (those inside functions too), so a circle cannot
+hide behind an import that only runs later.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).parents[1] / "src" / "{{ cookiecutter.package_name }}"
+NAME = PACKAGE.name
+RECIPE = {"config", "device", "data", "model", "train", "predict", "cli", "__main__"}  # the top level
+SUBPACKAGES = ("dataset", "training", "sharing")  # each may import only those before it
+# Files that export copies into a bundle: they run there without the package, so they import none of it.
+STANDALONE = {"sharing.bundle_predict", "sharing.space_app"}
+
+
+def module_names() -> dict[str, Path]:
+    """'train' -> src/pkg/train.py, 'dataset.folders' -> src/pkg/dataset/folders.py, ..."""
+    names = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package's modules that ``name`` imports, wherever in the file the import statement is."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # "from pkg.training import backbones" imports the module pkg.training.backbones
+            targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            if target == NAME or target.startswith(NAME + "."):
+                inner = target.removeprefix(NAME).removeprefix(".")
+                if inner in known and inner != name:
+                    found.add(inner)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = module_names()
+    return {name: imports_of(name, path, set(modules)) for name, path in modules.items()}
+
+
+def test_the_imports_are_read_correctly() -> None:
+    """The walk finds what train.py and the check-data module import (else the tests below prove nothing)."""
+    graph = import_graph()
+    assert {"config", "model", "training.backbones", "dataset.folders"} <= graph["train"]
+    assert {"dataset.folders", "dataset.parallel", "dataset.problems"} <= graph["dataset.check_data"]
+    assert graph["cli"] >= {"config", "train", "predict"}  # imports inside functions count
+    assert "sharing.export" in graph["sharing.commands"]
+
+
+def test_there_is_no_import_circle() -> None:
+    """Following imports from any module never leads back to it."""
+    graph = import_graph()
+    finished: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError("import circle: " + " -> ".join(path[path.index(name):] + [name]))
+        if name not in finished:
+            for other in sorted(graph[name]):
+                visit(other, path + [name])
+            finished.add(name)
+
+    for name in graph:
+        visit(name, [])
+
+
+def layer(name: str) -> int:
+    """0: errors.py (imports nothing); 1, 2, 3: the subpackages in order; 4: the recipe and the command line."""
+    top = name.split(".")[0]
+    if top == "errors" or name == "":
+        return 0
+    if top in SUBPACKAGES:
+        return 1 + SUBPACKAGES.index(top)
+    assert top in RECIPE, f"{name}.py sits at the top level but is not part of the recipe"
+    return 4
+
+
+def test_imports_point_from_the_recipe_down_to_the_subpackages() -> None:
+    """A subpackage never imports the recipe (config.py, model.py, train.py, ...) nor a later subpackage:
+    dataset <- training <- sharing <- the recipe. errors.py, which imports nothing, may be used anywhere."""
+    wrong = [f"{name} imports {other}" for name, others in import_graph().items() for other in others
+             if layer(other) > layer(name)]
+    assert not wrong, wrong
+    assert not import_graph()["errors"]
+
+
+def test_bundle_files_import_nothing_of_the_package() -> None:
+    for name in STANDALONE:
+        assert not import_graph()[name], name
+
+
+def libraries_imported_on_import() -> list[str]:
+    """The other packages the package's modules import at their top (torch, lightning, PIL, ...)."""
+    found = set()
+    for name, path in module_names().items():
+        if name in STANDALONE:
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+    return sorted(lib for lib in found if lib.split(".")[0] not in (NAME, "__future__"))
+
+
+def test_importing_the_package_changes_no_process_wide_setting() -> None:
+    """Importing every module leaves warning filters, log levels, environment variables and the Hub's
+    offline switch as they were: tests, benchmarks and notebooks that import the project keep theirs.
+
+    The libraries the package uses are imported first, so what they do themselves is not counted."""
+    modules = [f"{NAME}.{name}" if name else NAME for name in module_names() if name not in STANDALONE]
+    code = """
+import importlib, json, logging, os, warnings
+import huggingface_hub.constants as hub
+for name in LIBRARIES:
+    importlib.import_module(name)
+
+def state():
+    levels = {n: l.level for n, l in logging.root.manager.loggerDict.items() if isinstance(l, logging.Logger)}
+    return [str(warnings.filters), str(sorted(os.environ.items())), str(hub.HF_HUB_OFFLINE), levels]
+
+before = state()
+for name in MODULES:
+    importlib.import_module(name)
+after = state()
+after[3] = {n: level for n, level in after[3].items() if n in before[3]}  # loggers created on import are new
+print(json.dumps([str(b) == str(a) for b, a in zip(before, after)]))
+""".replace("LIBRARIES", repr(libraries_imported_on_import())).replace("MODULES", repr(modules))
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    same = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(same), dict(zip(["warnings", "environment", "HF_HUB_OFFLINE", "log levels"], same, strict=True))
