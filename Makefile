@@ -18,7 +18,7 @@ SCRATCH_FLAGS := --backbone resnet18 --image-size 32 --epochs 8 --batch-size 64 
 # train's exit code when pretrained weights cannot be had (no internet, nothing cached).
 NO_WEIGHTS_EXIT := 3
 
-.PHONY: quickstart test test-fast lint clean
+.PHONY: quickstart test test-fast lint clean project-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,16 @@ quickstart: $(BIN)/python
 	@echo "Done. Your project is in $(PROJECT). See the training curves with:"
 	@echo "    $(BIN)/tensorboard --logdir $(PROJECT)/runs"
 
-test: $(BIN)/python
+# The template's tools, then the generated project's own dependencies with every extra, read from its own
+# pyproject.toml: bake it, install it with [all,dev], and remove the package itself again (the tests bake
+# and import their own copies), so only its dependencies stay.
+project-deps: $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/python -m cookiecutter --no-input -f -o $(BUILD)/deps .
+	$(BIN)/pip install -q "$(abspath $(BUILD))/deps/pet-classifier[all,dev]"
+	$(BIN)/pip uninstall -q -y pet-classifier
+
+test: project-deps
 	$(BIN)/python -m pytest
 
 test-fast: $(BIN)/python

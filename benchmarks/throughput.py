@@ -50,8 +50,9 @@ def import_project(project: Path):
     src = project / "src"
     (package,) = [p.name for p in src.iterdir() if (p / "__init__.py").is_file()]
     sys.path.insert(0, str(src))
-    modules = ("cache", "config", "data", "device", "model", "train")
-    return {name: importlib.import_module(f"{package}.{name}") for name in modules}
+    modules = {"cache": "dataset.cache", "backbones": "training.backbones", "config": "config", "data": "data",
+               "device": "device", "folders": "dataset.folders", "train": "train"}
+    return {name: importlib.import_module(f"{package}.{module}") for name, module in modules.items()}
 
 
 def sync(device: str) -> None:
@@ -78,7 +79,7 @@ class PlainTrainer:
         import torch
 
         torch.manual_seed(0)
-        network, _ = project["model"].create_backbone(args.backbone, num_classes, pretrained=False)
+        network, _ = project["backbones"].create_backbone(args.backbone, num_classes, pretrained=False)
         self.device = plan.accelerator
         self.precision = plan.precision
         self.network = network.to(self.device)
@@ -156,23 +157,13 @@ def measure_template(project, data: Path, out: Path, args, between_epochs=None) 
         def on_train_epoch_end(self, trainer, pl_module) -> None:
             between_epochs()
 
-    if between_epochs is not None:
-        build_trainer = project["train"].build_trainer
-
-        def build_trainer_with_turns(*args, **kwargs):
-            trainer = build_trainer(*args, **kwargs)
-            trainer.callbacks.append(BetweenEpochs())
-            return trainer
-
-        project["train"].build_trainer = build_trainer_with_turns
-
     cfg = project["config"].make_config({
         "data": str(data), "backbone": args.backbone, "pretrained": False, "image_size": args.image_size,
         "batch_size": args.batch_size, "epochs": args.epochs, "freeze_epochs": 1, "accelerator": args.device,
         "num_workers": args.num_workers, "output": str(out), "name": "benchmark", "val_fraction": 0.1,
         "compile": args.compile,
     })
-    run = project["train"].train(cfg)
+    run = project["train"].train(cfg, callbacks=[BetweenEpochs()] if between_epochs is not None else [])
     metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
     rates = []
     for events in sorted(run.path.rglob("events.out.tfevents.*")):
@@ -219,10 +210,10 @@ def main() -> None:
         plan = project["device"].choose_device(args.device, "auto", args.num_workers, compile=args.compile)
         torch.set_num_threads(plan.threads)
         print(plan.description)
-        splits = project["data"].find_dataset(data, 0.1, 42)
+        splits = project["folders"].find_dataset(data, 0.1, 42)
         num_classes = len(splits.classes)
-        network, _ = project["model"].create_backbone(args.backbone, num_classes, pretrained=False)
-        data_config = project["model"].model_data_config(network, args.image_size)
+        network, _ = project["backbones"].create_backbone(args.backbone, num_classes, pretrained=False)
+        data_config = project["backbones"].model_data_config(network, args.image_size)
         datamodule = project["data"].ImageFolderDataModule(splits, data_config, args.batch_size, plan.num_workers,
                                                            plan.pin_memory)
         datamodule.setup("fit")

@@ -22,3 +22,9 @@ def bake(output_dir: Path, **answers: str) -> Path:
 def default_project(tmp_path_factory) -> Path:
     """The project a beginner gets with `cookiecutter --no-input`."""
     return bake(tmp_path_factory.mktemp("default"))
+
+
+@pytest.fixture(scope="session")
+def no_demo_project(tmp_path_factory) -> Path:
+    """The project without the web demo: its command line and README are trimmed by Jinja, files removed by the hook."""
+    return bake(tmp_path_factory.mktemp("no-demo"), include_demo="no")

@@ -10,53 +10,57 @@ import pytest
 
 from .conftest import CHOICES, bake
 
-# Files every generated project has (package folder written as PKG).
-COMMON_FILES = {
+# Files every generated project has, whatever the answers (package folder written as PKG).
+EVERY_PROJECT = {
     ".cookiecutter.json", ".gitignore", "README.md", "pyproject.toml", "configs/default.yaml",
-    "src/PKG/__init__.py", "src/PKG/__main__.py", "src/PKG/cli.py", "src/PKG/config.py", "src/PKG/errors.py",
-    "src/PKG/device.py", "src/PKG/images.py", "src/PKG/data.py", "src/PKG/model.py", "src/PKG/callbacks.py",
-    "src/PKG/run_folder.py", "src/PKG/train.py",
-    "tests/__init__.py", "tests/conftest.py", "tests/test_config.py", "tests/test_device.py", "tests/test_model.py",
-    "tests/test_train.py", "tests/test_readme.py", "tests/test_gpu.py",
+    # the recipe, in the order it runs, and the command line
+    "src/PKG/__init__.py", "src/PKG/__main__.py", "src/PKG/config.py", "src/PKG/device.py", "src/PKG/data.py",
+    "src/PKG/model.py", "src/PKG/train.py", "src/PKG/predict.py", "src/PKG/cli.py", "src/PKG/errors.py",
+    # your photos
+    "src/PKG/dataset/__init__.py", "src/PKG/dataset/files.py", "src/PKG/dataset/decode.py",
+    "src/PKG/dataset/inspection.py", "src/PKG/dataset/folders.py", "src/PKG/dataset/balance.py",
+    "src/PKG/dataset/parallel.py", "src/PKG/dataset/cache.py", "src/PKG/dataset/image_dataset.py",
+    "src/PKG/dataset/augmentation.py", "src/PKG/dataset/problems.py", "src/PKG/dataset/duplicates.py",
+    "src/PKG/dataset/check_data.py", "src/PKG/dataset/pets.py", "src/PKG/dataset/commands.py",
+    # around a training run
+    "src/PKG/training/__init__.py", "src/PKG/training/settings.py", "src/PKG/training/backbones.py",
+    "src/PKG/training/run_folder.py", "src/PKG/training/checkpoints.py", "src/PKG/training/processes.py",
+    "src/PKG/training/quiet.py", "src/PKG/training/speed.py", "src/PKG/training/validation.py",
+    "src/PKG/training/lr_finder.py", "src/PKG/training/evaluation.py", "src/PKG/training/dashboard.py",
+    "src/PKG/training/pictures.py", "src/PKG/training/scores.py", "src/PKG/training/report.py",
+    "src/PKG/training/summary.py",
+    # after training
+    "src/PKG/sharing/__init__.py", "src/PKG/sharing/results.py", "src/PKG/sharing/bundles.py",
+    "src/PKG/sharing/extras.py", "src/PKG/sharing/export.py", "src/PKG/sharing/parity.py",
+    "src/PKG/sharing/readmes.py", "src/PKG/sharing/bundle_predict.py", "src/PKG/sharing/serving.py",
+    "src/PKG/sharing/space_app.py", "src/PKG/sharing/commands.py",
+    # the tests, mirroring src/PKG/, and their helpers
+    "tests/__init__.py", "tests/conftest.py", "tests/messy_data.py", "tests/bad_uploads.py", "tests/loopback.py",
+    "tests/test_config.py", "tests/test_device.py", "tests/test_data.py", "tests/test_model.py", "tests/test_train.py",
+    "tests/test_predict.py", "tests/test_gpu.py", "tests/test_imports.py", "tests/test_readme.py",
+    "tests/dataset/__init__.py", "tests/dataset/test_files.py", "tests/dataset/test_decode.py",
+    "tests/dataset/test_inspection.py", "tests/dataset/test_folders.py", "tests/dataset/test_balance.py",
+    "tests/dataset/test_parallel.py", "tests/dataset/test_cache.py", "tests/dataset/test_duplicates.py",
+    "tests/dataset/test_check_data.py", "tests/dataset/test_pets.py",
+    "tests/training/__init__.py", "tests/training/test_backbones.py", "tests/training/test_processes.py",
+    "tests/training/test_lr_finder.py", "tests/training/test_dashboard.py", "tests/training/test_report.py",
+    "tests/sharing/__init__.py", "tests/sharing/test_export.py", "tests/sharing/test_serving.py",
+    "tests/sharing/test_space.py",
 }
-# Files that exist only when their option is chosen.
-OPTIONAL_FILES = {
-    ("include_demo", "yes"): {"src/PKG/demo.py", "tests/test_demo.py"},
+# Files that exist only when their option is chosen: one set per option value.
+OPTION_FILES = {
+    ("include_demo", "yes"): {"src/PKG/sharing/demo.py", "tests/sharing/test_demo.py"},
     ("license", "MIT"): {"LICENSE"},
     ("license", "Apache-2.0"): {"LICENSE"},
     ("license", "BSD-3-Clause"): {"LICENSE"},
-}
-EXPECTED_FILES = COMMON_FILES  # extended below by the feature sections
-# Data you can trust: check-data, robust image loading, Oxford-IIIT Pet.
-EXPECTED_FILES = EXPECTED_FILES | {
-    "src/PKG/audit.py", "src/PKG/folders.py", "src/PKG/pets.py", "tests/messy_data.py",
-    "tests/test_images.py", "tests/test_data.py", "tests/test_audit.py", "tests/test_pets.py",
-}
-# From model to people: predict, export (the standalone bundle script), demo (optional, above).
-EXPECTED_FILES = EXPECTED_FILES | {
-    "src/PKG/predict.py", "src/PKG/export.py", "src/PKG/bundle_predict.py",
-    "tests/test_predict.py", "tests/test_export.py",
-}
-# Sharing it: the Hugging Face Space (export --format space) and the upload checks it shares with demo.
-EXPECTED_FILES = EXPECTED_FILES | {
-    "src/PKG/serving.py", "src/PKG/space_app.py",
-    "tests/test_serving.py", "tests/test_space.py", "tests/bad_uploads.py", "tests/loopback.py",
-}
-# Performance and scale: the decode cache, the multi-process (DDP) test.
-EXPECTED_FILES = EXPECTED_FILES | {"src/PKG/cache.py", "tests/test_cache.py", "tests/test_ddp.py"}
-
-# The beginner's dashboard: TensorBoard pictures and tables, report.md, the LR finder.
-EXPECTED_FILES = EXPECTED_FILES | {
-    "src/PKG/dashboard.py", "src/PKG/report.py", "src/PKG/lr_finder.py",
-    "tests/test_dashboard.py", "tests/test_report.py", "tests/test_lr_finder.py",
 }
 
 COMBINATIONS = [dict(zip(CHOICES, values, strict=True)) for values in itertools.product(*CHOICES.values())]
 
 
 def expected_files(answers: dict[str, str], package: str) -> set[str]:
-    files = set(EXPECTED_FILES)
-    for (key, value), extra in OPTIONAL_FILES.items():
+    files = set(EVERY_PROJECT)
+    for (key, value), extra in OPTION_FILES.items():
         if answers.get(key) == value:
             files |= extra
     return {name.replace("PKG", package) for name in files}

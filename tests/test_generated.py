@@ -1,4 +1,5 @@
-"""The baked default project passes its own test suite and linter, offline, on the CPU."""
+"""The baked projects pass their own test suite and linter, offline, on the CPU: the default one and the
+one without the demo (its command line, README and pyproject are trimmed by Jinja)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,23 @@ import pytest
 from jinja2 import Template
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+VARIANTS = {"default": "default_project", "no-demo": "no_demo_project"}
 
 
 def project_env(project: Path) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(project / "src"), HF_HUB_OFFLINE="1")
-    return env
+    return dict(os.environ, PYTHONPATH=str(project / "src"), HF_HUB_OFFLINE="1")
 
 
-def test_generated_project_lints_clean(default_project: Path) -> None:
+def run_pytest(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=project,
+                          env=project_env(project), capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generated_project_lints_clean(variant: str, request) -> None:
     """ruff finds nothing in the generated source and tests."""
-    done = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests"], cwd=default_project,
+    project = request.getfixturevalue(VARIANTS[variant])
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests"], cwd=project,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -36,10 +44,29 @@ def test_rendered_hooks_lint_clean(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout
 
 
+def test_the_project_without_demo_has_no_demo_command(no_demo_project: Path) -> None:
+    """The trimmed command line knows every other command and refuses `demo` in one line."""
+    done = subprocess.run([sys.executable, "-m", "pet_classifier", "demo", "runs/x"], cwd=no_demo_project,
+                          env=project_env(no_demo_project), capture_output=True, text=True)
+    assert done.returncode == 2 and "invalid choice: 'demo'" in done.stderr and "Traceback" not in done.stderr
+    helped = subprocess.run([sys.executable, "-m", "pet_classifier", "--help"], cwd=no_demo_project,
+                            env=project_env(no_demo_project), capture_output=True, text=True)
+    assert helped.returncode == 0 and "export" in helped.stdout and "demo" not in helped.stdout.split("commands:")[1]
+
+
 @pytest.mark.slow
 def test_generated_project_passes_its_own_tests(default_project: Path) -> None:
     """`pytest` inside the baked project passes (it trains, predicts and exports for real)."""
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=default_project,
-                          env=project_env(default_project), capture_output=True, text=True)
+    done = run_pytest(default_project)
     print(done.stdout[-5000:])
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_project_without_demo_passes_its_own_quick_tests(no_demo_project: Path) -> None:
+    """The variant's own suite, without its slow tests (the full suite runs on the default bake above, and
+    the two differ only in the demo): the trimmed command line, README layout and imports are checked there."""
+    done = run_pytest(no_demo_project, "-m", "not slow")
+    print(done.stdout[-5000:])
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout

@@ -39,4 +39,4 @@ def test_demo_files_are_removed_when_not_chosen(tmp_path: Path) -> None:
     without = bake(tmp_path / "b", include_demo="no")
     removed = {p.relative_to(with_demo).as_posix() for p in with_demo.rglob("*") if p.is_file()} - {
         p.relative_to(without).as_posix() for p in without.rglob("*") if p.is_file()}
-    assert removed <= {"src/pet_classifier/demo.py", "tests/test_demo.py"}
+    assert removed == {"src/pet_classifier/sharing/demo.py", "tests/sharing/test_demo.py"}
