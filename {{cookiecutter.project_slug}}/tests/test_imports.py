@@ -148,3 +148,13 @@ print(json.dumps([str(b) == str(a) for b, a in zip(before, after)]))
     assert done.returncode == 0, done.stderr[-2000:]
     same = json.loads(done.stdout.strip().splitlines()[-1])
     assert all(same), dict(zip(["warnings", "environment", "HF_HUB_OFFLINE", "log levels"], same, strict=True))
+
+
+def test_check_data_and_the_command_line_start_without_pytorch() -> None:
+    """``check-data`` and ``--help`` answer at once: neither imports torch (seconds on a laptop)."""
+    code = ("import sys, {{ cookiecutter.package_name }}.cli, {{ cookiecutter.package_name }}.dataset.check_data; "
+            "print('torch' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

@@ -2,7 +2,8 @@
 
 config.py holds the settings themselves (``Config``); this is how text becomes them. A misspelt key
 or a wrong type stops with one line that names the key and what it expects, because a typo that
-silently falls back to a default wastes an afternoon of training.
+silently falls back to a default wastes an afternoon of training. ``Parser`` does the same for the
+command line: a mistake is one line, and an unknown flag gets the closest one suggested.
 """
 
 from __future__ import annotations
