@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from {{ cookiecutter.package_name }}.model import Classifier, lr_schedule
 from {{ cookiecutter.package_name }}.training.backbones import create_backbone, model_data_config
+from {{ cookiecutter.package_name }}.training.checkpoints import load_network
+from {{ cookiecutter.package_name }}.training.mirror import MirrorAveraged
 
 from .conftest import TINY_MODEL
 
@@ -56,7 +60,44 @@ def test_weighted_loss_counts_mistakes_on_rare_classes_more() -> None:
     images, labels = torch.randn(6, 3, 32, 32), torch.tensor([0, 0, 0, 0, 1, 1])
     with torch.no_grad():
         loss = model.training_step((images, labels, torch.arange(6)), 0)
-        logits = model(images)
+        logits = model.model(images)  # training sees one view of each photo
     expected = F.cross_entropy(logits, labels, weight=torch.tensor([0.2, 1.8]))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert loss.item() != pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-3)
+
+
+def test_each_backbone_layer_learns_at_layer_decay_times_the_rate_of_the_one_above() -> None:
+    """The head learns at lr, the backbone layer just below it at lr x 0.5, the next at x 0.25 ...;
+    every parameter of the network is in exactly one group."""
+    network, _ = create_backbone(TINY_MODEL, 3, pretrained=False)
+    model = Classifier(network, TINY_MODEL, ["a", "b", "c"], model_data_config(network, 32), lr=0.01,
+                       layer_decay=0.5)
+    model._trainer = SimpleNamespace(estimated_stepping_batches=10, max_epochs=2)  # all configure_optimizers reads
+    groups = model.configure_optimizers()["optimizer"].param_groups
+    assert groups[0]["name"] == "head" and len(groups) > 3
+    rates = [group["initial_lr"] for group in groups]
+    assert rates == pytest.approx([0.01 * 0.5**depth for depth in range(len(groups))])
+    grouped = [id(p) for group in groups for p in group["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in network.parameters())
+    assert id(network.conv_stem.weight) in {id(p) for p in groups[-1]["params"]}  # the stem learns slowest
+
+
+def test_evaluation_averages_each_photo_with_its_mirror_image(trained_run) -> None:
+    """Validation and predict see a photo and its mirror image and average the two answers; training
+    sees each photo once. A run's checkpoint predicts the same way (a run from before: one view)."""
+    torch.manual_seed(0)
+    network, _ = create_backbone(TINY_MODEL, 3, pretrained=False)
+    model = Classifier(network, TINY_MODEL, ["a", "b", "c"], model_data_config(network, 32)).eval()
+    images = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        mirrored = (network(images) + network(images.flip(3))) / 2
+        assert torch.allclose(model(images), mirrored)
+        assert not torch.allclose(model(images), network(images))
+    checkpoint = trained_run / "checkpoints" / "best.ckpt"
+    loaded, hparams = load_network(checkpoint)
+    assert hparams["mirror_average"] and isinstance(loaded, MirrorAveraged)
+    content = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    del content["hyper_parameters"]["mirror_average"]
+    old = checkpoint.with_name("before-mirror.ckpt")
+    torch.save(content, old)
+    assert not isinstance(load_network(old)[0], MirrorAveraged)

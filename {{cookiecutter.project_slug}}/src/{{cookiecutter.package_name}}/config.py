@@ -46,6 +46,7 @@ class Config:
     batch_size: int = _setting(32, "training", "images per step")
     lr: float | str = _setting(2e-3, "training", "learning rate of the head (or auto: LR finder)")
     backbone_lr_factor: float = _setting(1.0, "training", "backbone learning rate = lr x this, once unfrozen")
+    layer_decay: float = _setting(0.8, "training", "each backbone layer learns at this x the rate of the one above")
     weight_decay: float = _setting(0.01, "training", "AdamW weight decay")
     warmup_fraction: float = _setting(0.1, "training", "share of each phase spent warming up the learning rate")
     label_smoothing: float = _setting(0.1, "training", "softens the targets; helps with noisy labels")
@@ -90,6 +91,7 @@ def validate(cfg: Config) -> Config:
         (0 < cfg.val_fraction < 1, "val_fraction must be between 0 and 1, e.g. 0.2"),
         (cfg.lr == AUTO or cfg.lr > 0, "lr must be a positive number or auto"),
         (cfg.backbone_lr_factor > 0, "backbone_lr_factor must be positive"),
+        (0 < cfg.layer_decay <= 1, "layer_decay must be above 0 and at most 1 (1: all layers at one rate)"),
         (0 <= cfg.label_smoothing < 1, "label_smoothing must be between 0 and 1"),
         (0 <= cfg.warmup_fraction < 1, "warmup_fraction must be between 0 and 1"),
         (cfg.num_nodes >= 1, "num_nodes must be at least 1"),

@@ -6,7 +6,10 @@ LightningModule: it normalises batches on the device, then fine-tunes in two pha
 
 1. Head only (``freeze_epochs``): the pretrained backbone is frozen and only computes features; at
    the end the new head is fitted to all of them with many quick steps (a "linear probe").
-2. Everything (the other epochs): backbone and head learn together, at the same learning rate.
+2. Everything (the other epochs): backbone and head learn together; each backbone layer at 0.8x the
+   rate of the one above it (``layer_decay``), so the first layers, the most general, change least.
+
+Validation (and predict) average each photo's answer with its mirror image's (training/mirror.py).
 
 ``benchmarks/recipe.py`` in the template measured every choice here against fastai's ``fine_tune``.
 """
@@ -23,7 +26,9 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from {{ cookiecutter.package_name }}.data import images_to_float, train_augmentation
+from {{ cookiecutter.package_name }}.training.backbones import backbone_layers
 from {{ cookiecutter.package_name }}.training.checkpoints import PROJECT
+from {{ cookiecutter.package_name }}.training.mirror import mirror_averaged
 from {{ cookiecutter.package_name }}.training.validation import EvaluationSteps
 
 # Full-batch steps that fit the new head to the frozen backbone's features before the backbone thaws.
@@ -57,10 +62,11 @@ class Classifier(EvaluationSteps, L.LightningModule):
     Validation and test (loss, accuracy and macro F1 of each split) come from ``EvaluationSteps``."""
 
     def __init__(self, model: nn.Module, backbone: str, class_names: list[str], data_config: dict[str, Any],
-                 lr: float = 2e-3, backbone_lr_factor: float = 1.0, weight_decay: float = 0.01,
-                 warmup_fraction: float = 0.1, label_smoothing: float = 0.1, freeze_epochs: int = 1,
-                 pretrained_source: str = "none", project: str = PROJECT,
-                 class_weights: list[float] | None = None, channels_last: bool = False):
+                 lr: float = 2e-3, backbone_lr_factor: float = 1.0, layer_decay: float = 0.8,
+                 weight_decay: float = 0.01, warmup_fraction: float = 0.1, label_smoothing: float = 0.1,
+                 freeze_epochs: int = 1, pretrained_source: str = "none", project: str = PROJECT,
+                 class_weights: list[float] | None = None, channels_last: bool = False,
+                 mirror_average: bool = True):
         super().__init__()
         # Everything except the network itself goes into the checkpoint, so predict/export can rebuild it.
         # channels_last is how this machine stores pixels (device.py), not part of the model: left out.
@@ -89,8 +95,10 @@ class Classifier(EvaluationSteps, L.LightningModule):
         return [p for p in self.model.parameters() if id(p) not in head]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalised images -> class logits."""
-        return self.model(images)
+        """Normalised images -> class logits; outside training, averaged with the mirror images' logits."""
+        if self.training or not self.hparams.mirror_average:
+            return self.model(images)
+        return mirror_averaged(self.model, images)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Called by Lightning once a batch is on the device: uint8 -> normalised float there.
@@ -147,7 +155,7 @@ class Classifier(EvaluationSteps, L.LightningModule):
             self.frozen_features.append((features, labels))
             logits = self.model.get_classifier()(features)
         else:
-            logits = self(images)
+            logits = self.model(images)  # one view of each photo: the mirror average is for evaluation
         loss = self.loss(logits, labels)
         # update() only: the epoch's value is what we log, so no per-batch value is computed. Accuracy
         # alone: report.md compares it with val/acc; a training F1 as well cost work at every step.
@@ -184,18 +192,16 @@ class Classifier(EvaluationSteps, L.LightningModule):
 
     # ---- optimiser ---------------------------------------------------------------------------
     def configure_optimizers(self):
-        """Called by Lightning once before training: AdamW with two learning rates and a schedule."""
+        """Called by Lightning once before training: AdamW, a learning rate per layer, and a schedule."""
         hp = self.hparams
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": self.head_parameters(), "lr": hp.lr, "name": "head"},
-                {"params": self.backbone_parameters(), "lr": hp.lr * hp.backbone_lr_factor, "name": "backbone"},
-            ],
-            weight_decay=hp.weight_decay,
-        )
+        groups = [{"params": self.head_parameters(), "lr": hp.lr, "name": "head"}]
+        for depth, parameters in enumerate(backbone_layers(self.model), start=1):  # just below the head first
+            groups.append({"params": parameters, "name": f"backbone_{depth}",
+                           "lr": hp.lr * hp.backbone_lr_factor * hp.layer_decay ** depth})
+        optimizer = torch.optim.AdamW(groups, weight_decay=hp.weight_decay)
         total = self.trainer.estimated_stepping_batches
         freeze_steps = total * hp.freeze_epochs // max(1, self.trainer.max_epochs)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(total, freeze_steps, hp.warmup_fraction))
-        # "name" makes TensorBoard show the rates as learning_rate/head and learning_rate/backbone.
+        # "name" makes TensorBoard show the rates as learning_rate/head, learning_rate/backbone_1, ...
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "learning_rate"}}

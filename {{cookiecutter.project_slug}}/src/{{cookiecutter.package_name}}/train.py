@@ -89,8 +89,8 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         data_config = backbones.model_data_config(network, cfg.image_size)  # its mean, std, crop, ...
         model = Classifier(
             network, cfg.backbone, splits.classes, data_config,
-            lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, weight_decay=cfg.weight_decay,
-            warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
+            lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, layer_decay=cfg.layer_decay,
+            weight_decay=cfg.weight_decay, warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
             freeze_epochs=cfg.freeze_epochs, pretrained_source=source, class_weights=loss_weights,
             channels_last=plan.channels_last,
         )

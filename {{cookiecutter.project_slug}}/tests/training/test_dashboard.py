@@ -45,7 +45,7 @@ def test_event_files_hold_the_per_class_table_and_hparams(trained_run: Path) -> 
     assert start.hparams["epochs"].number_value == 2
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
     assert {"best/val_acc", "best/val_f1_macro", "best/val_loss"} <= {m.name.tag for m in experiment.metric_infos}
-    assert {"best/val_acc", "learning_rate/head", "learning_rate/backbone"} <= set(events.Tags()["scalars"])
+    assert {"best/val_acc", "learning_rate/head", "learning_rate/backbone_1"} <= set(events.Tags()["scalars"])
 
 
 def test_confusion_matrix_stays_readable_with_37_classes() -> None:

@@ -168,3 +168,20 @@ def _classifier_prefix(model: nn.Module) -> str:
         if module is classifier:
             return name + "."
     raise RuntimeError("timm model has no classifier layer")
+
+
+def backbone_layers(model: nn.Module) -> list[list[nn.Parameter]]:
+    """The backbone's parameters layer by layer, the one just below the head first, the stem last.
+
+    timm's ``group_matcher`` knows each architecture's stages and blocks (17 layers below the head for
+    efficientnet_lite0, 9 for resnet18); a model without one is one layer.
+    """
+    head = {id(p) for p in model.get_classifier().parameters()}
+    named = [(name, p) for name, p in model.named_parameters() if id(p) not in head]
+    if not hasattr(model, "group_matcher"):
+        return [[p for _, p in named]]
+    layer_of = timm.models.group_parameters(model, model.group_matcher(coarse=False), reverse=True)
+    layers: dict[int, list[nn.Parameter]] = {}
+    for name, parameter in named:
+        layers.setdefault(layer_of.get(name, -1), []).append(parameter)
+    return [layers[key] for key in sorted(layers, reverse=True)]

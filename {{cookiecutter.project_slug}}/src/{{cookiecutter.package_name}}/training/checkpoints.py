@@ -23,6 +23,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training.backbones import build_network
+from {{ cookiecutter.package_name }}.training.mirror import MirrorAveraged
 from {{ cookiecutter.package_name }}.training.run_folder import WHAT_TO_PASS
 
 PROJECT = "{{ cookiecutter.package_name }}"  # stored in checkpoints so another project's are refused
@@ -127,4 +128,5 @@ def load_network(checkpoint: Path, labels_file: Path | None = None) -> tuple[tor
     except RuntimeError:
         raise UserError(f"the weights in {checkpoint} do not fit a {backbone} with {len(class_names)} classes; "
                         "the file is damaged or was edited. Use another checkpoint of the run.") from None
-    return network, hparams
+    # Predict as the run validated: runs since the mirror average (training/mirror.py) store it as True.
+    return (MirrorAveraged(network) if hparams.get("mirror_average") else network), hparams
