@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -114,6 +115,11 @@ class PlainTrainer:
         self.scaler.update()
 
 
+# Seconds of every single training step (loading the batch included), per measurement: the median of
+# these is the per-step figure, which a burst of other work on a shared machine hardly moves.
+STEP_SECONDS: dict[str, list[float]] = {"synthetic": [], "plain_loop": [], "template": []}
+
+
 def measure_synthetic(trainer: PlainTrainer, batch: int, num_classes: int, steps: int) -> float:
     """Images/s of ``steps`` training steps on one random batch (of the loader's shape) kept on the device."""
     import torch
@@ -123,9 +129,13 @@ def measure_synthetic(trainer: PlainTrainer, batch: int, num_classes: int, steps
     images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(trainer.device)
     labels = torch.randint(0, num_classes, (batch,), generator=generator).to(trainer.device)
     sync(trainer.device)
-    start = time.perf_counter()
+    start = last = time.perf_counter()
     for _ in range(steps):
         trainer.step(images, labels)
+        if trainer.device == "cpu":  # on a GPU the host runs ahead: only whole rounds are clocked
+            now = time.perf_counter()
+            STEP_SECONDS["synthetic"].append(now - last)
+            last = now
     sync(trainer.device)
     return steps * batch / (time.perf_counter() - start)
 
@@ -134,12 +144,15 @@ def timed_epoch(loader, device: str, step=None) -> float:
     """Images/s of one pass over ``loader``, clocked like the project's ImagesPerSecond callback:
     from the start of the epoch to the end of its last batch."""
     images_seen = 0
-    start = time.perf_counter()
+    start = last = time.perf_counter()
     for images, labels, _ in loader:
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         if step is not None:
             step(images, labels)
+            if device == "cpu" and images_seen:  # the first step of a pass waits for the loader to start
+                STEP_SECONDS["plain_loop"].append(time.perf_counter() - last)
+            last = time.perf_counter()
         images_seen += len(labels)
     sync(device)
     return images_seen / (time.perf_counter() - start)
@@ -153,6 +166,13 @@ def measure_template(project, data: Path, out: Path, args, between_epochs=None) 
 
     class BetweenEpochs(L.Callback):
         """Runs ``between_epochs`` after each training epoch, outside the project's images/s clock."""
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+            # Full (unfrozen) epochs only, from the second step of each: like the plain loop's steps.
+            now = time.perf_counter()
+            if not pl_module.backbone_frozen and batch_idx > 0:
+                STEP_SECONDS["template"].append(now - self.last)
+            self.last = now
 
         def on_train_epoch_end(self, trainer, pl_module) -> None:
             between_epochs()
@@ -250,6 +270,15 @@ def main() -> None:
         result["template/synthetic"] = round(figures["template"] / figures["synthetic"], 3)
         result["template/plain_loop"] = round(figures["template"] / figures["plain_loop"], 3)
         result["samples"] = {key: [round(value, 1) for value in values] for key, values in rates.items()}
+        if not cuda:
+            # The same ratios from the median single step (loading included): epochs of a dozen steps
+            # move by +-15% on a shared machine, the median step by much less.
+            median = {key: statistics.median(values) for key, values in STEP_SECONDS.items() if values}
+            result["median_step_ms"] = {key: round(1000 * value, 1) for key, value in median.items()}
+            result["median_step"] = {
+                "template/synthetic": round(median["synthetic"] / median["template"], 3),
+                "template/plain_loop": round(median["plain_loop"] / median["template"], 3),
+            }
         result["settings"] = {
             "device": args.device,
             "device_name": torch.cuda.get_device_name(0) if cuda else "CPU",
