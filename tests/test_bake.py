@@ -26,6 +26,7 @@ EVERY_PROJECT = {
     "src/PKG/training/__init__.py", "src/PKG/training/settings.py", "src/PKG/training/backbones.py",
     "src/PKG/training/run_folder.py", "src/PKG/training/checkpoints.py", "src/PKG/training/processes.py",
     "src/PKG/training/quiet.py", "src/PKG/training/speed.py", "src/PKG/training/validation.py",
+    "src/PKG/training/mirror.py",
     "src/PKG/training/lr_finder.py", "src/PKG/training/evaluation.py", "src/PKG/training/dashboard.py",
     "src/PKG/training/pictures.py", "src/PKG/training/scores.py", "src/PKG/training/report.py",
     "src/PKG/training/summary.py",
