@@ -10,19 +10,16 @@ Open it with ``tensorboard --logdir runs``. TensorBoard groups tags by the part 
     Text     val/per_class_scores     precision, recall, F1 and number of photos for every class
     HParams  best/val_acc, ...        the settings of each run next to its best checkpoint's scores
 
-Drawing pictures costs time, so it happens at most once per epoch, on a fixed small sample, in a
-background thread at the lowest CPU priority while training goes on; an epoch is skipped when the
-previous drawing is still running or drawing has already used more than ``DRAWING_BUDGET`` of the
-training time (the last epoch is always drawn).
+Drawing pictures costs time, so it happens at most once per epoch, after validation, on a fixed small
+sample; an epoch is skipped when drawing has already used more than ``DRAWING_BUDGET`` of the run's time
+(the last epoch is always drawn). It happens between epochs, not in a background thread during them:
+a drawing thread competes with training for Python's interpreter lock, and on 2 CPU cores that made
+every training step 5-10% slower (benchmarks/throughput.py), far more than the drawing itself costs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import lightning as L
@@ -36,7 +33,7 @@ from {{ cookiecutter.package_name }}.training.validation import ValidationResult
 PREVIEW_IMAGES = 16  # training images in the batch preview
 SAMPLE_IMAGES = 16  # validation images in the predictions grid (the same ones every epoch)
 WORST_IMAGES = 16  # highest-loss validation images shown at the end
-DRAWING_BUDGET = 0.03  # at most 3% of the training time goes into drawing pictures
+DRAWING_BUDGET = 0.03  # at most 3% of the run's time goes into drawing pictures
 
 
 # ---- the callback ---------------------------------------------------------------------------------
@@ -47,24 +44,13 @@ class Dashboard(L.Callback):
         self.validation = validation  # the last validation pass's predictions (validation.py)
         self.history: list[dict[str, float]] = []  # one row per epoch: train/val accuracy and loss
         self._sample: tuple[list[int], torch.Tensor] | None = None  # val indices and their images
-        self._painter: ThreadPoolExecutor | None = None  # one background thread that draws
-        self._drawing: Future | None = None
         self._preview_done = False
         self._started = 0.0
         self._drawing_seconds = 0.0
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Called by Lightning when fit begins: start the drawing thread and the budget's clock."""
-        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard", initializer=_lowest_priority)
+        """Called by Lightning when fit begins: start the budget's clock."""
         self._started, self._drawing_seconds, self._preview_done = time.perf_counter(), 0.0, False
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Called by Lightning when fit is done: wait for the last drawing (and raise its errors, if any)."""
-        self._stop_painter(wait=True)
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        """Called by Lightning when training fails or is interrupted: drop pending drawings."""
-        self._stop_painter(wait=False)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
@@ -81,10 +67,7 @@ class Dashboard(L.Callback):
         captions = [[names[label]] for label in labels[:PREVIEW_IMAGES].tolist()]
         step = trainer.global_step
 
-        def draw() -> None:
-            writer.add_image("train/batch_preview", captioned_grid(images, captions), step)
-
-        self._draw_in_background(draw)
+        self._timed(lambda: writer.add_image("train/batch_preview", captioned_grid(images, captions), step))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Called by Lightning after each validation pass (its predictions are in ``self.validation``)."""
@@ -95,21 +78,18 @@ class Dashboard(L.Callback):
         writer.add_text("val/per_class_scores", per_class_table(results, names), step)
 
         last_epoch = epoch >= trainer.max_epochs
-        busy = self._drawing is not None and not self._drawing.done()
         over_budget = self._drawing_seconds > DRAWING_BUDGET * (time.perf_counter() - self._started)
-        if last_epoch and busy:
-            self._drawing.result()  # the last epoch is always drawn
-        elif busy or (over_budget and not last_epoch):
+        if over_budget and not last_epoch:  # the last epoch is always drawn
             return
-        sample = self._validation_sample(trainer)
 
         def draw() -> None:
+            sample = self._validation_sample(trainer)
             matrix = confusion_matrix(results, len(names))
             picture = confusion_matrix_image(matrix, names, f"Confusion matrix, validation, epoch {epoch}")
             writer.add_image("val/confusion_matrix", np.asarray(picture), step, dataformats="HWC")
             writer.add_image("val/predictions", predictions_grid(sample, results, names), step)
 
-        self._draw_in_background(draw)
+        self._timed(draw)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Called by Lightning at the end of each training epoch (validation has run): remember the scores."""
@@ -136,32 +116,11 @@ class Dashboard(L.Callback):
             self._sample = indices, torch.stack([dataset[i][0] for i in indices])
         return self._sample
 
-    def _draw_in_background(self, job) -> None:
-        """Run ``job`` on the drawing thread and add its time to the budget."""
-        def timed() -> None:
-            started = time.thread_time()  # CPU time: at low priority the drawing may wait, which costs nothing
-            job()
-            self._drawing_seconds += time.thread_time() - started
-
-        self._drawing = self._painter.submit(timed) if self._painter else None
-        if self._drawing is None:  # not inside fit (no thread): draw right here
-            timed()
-
-    def _stop_painter(self, wait: bool) -> None:
-        if self._painter is not None:
-            self._painter.shutdown(wait=wait, cancel_futures=not wait)
-            self._painter = None
-        if wait and self._drawing is not None:
-            self._drawing.result()
-        self._drawing = None
-
-
-def _lowest_priority() -> None:
-    """Runs first in the drawing thread: on Linux, give it the lowest CPU priority (nice 19), so when
-    training keeps every core busy (a CPU-only machine) it draws in idle moments instead of slowing
-    training down. Elsewhere the thread keeps its normal priority."""
-    with contextlib.suppress(AttributeError, OSError):  # per-thread priorities are Linux-only
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    def _timed(self, draw) -> None:
+        """Draw now, and add the time it took to the budget."""
+        started = time.perf_counter()
+        draw()
+        self._drawing_seconds += time.perf_counter() - started
 
 
 def predictions_grid(sample: tuple[list[int], torch.Tensor], results: dict[str, torch.Tensor],
