@@ -8,11 +8,12 @@ PROJECT := $(abspath $(BUILD))/pet-classifier
 # A local weights file instead of timm's download, e.g. make quickstart WEIGHTS=lite0.pth (works offline).
 WEIGHTS ?=
 COMMON_FLAGS := --data data/digits --accelerator cpu --name quickstart
-# With internet (or WEIGHTS): fine-tune a pretrained efficientnet_lite0 with the project's default recipe
-# (96% on the digits with real ImageNet weights; 64 px for 3 epochs reached 72%, the old recipe 28%).
-PRETRAINED_FLAGS := --backbone efficientnet_lite0 --image-size 96 --epochs 4 --batch-size 32 \
+# With internet (or WEIGHTS): fine-tune a pretrained efficientnet_lite0 with the project's recipe. The digits
+# are 8x8 scans, far from ImageNet's photos, so every layer learns at the full rate (--layer-decay 1): 97% on
+# 2 CPU cores in about 2 minutes, against 91% with the photo default of 0.8 (the old recipe reached 28%).
+PRETRAINED_FLAGS := --backbone efficientnet_lite0 --image-size 96 --epochs 4 --batch-size 32 --layer-decay 1 \
                     $(if $(WEIGHTS),--weights $(abspath $(WEIGHTS)))
-# Offline: a small ResNet from scratch learns the digits well in about a minute (98% here).
+# Offline: a small ResNet from scratch learns the digits well (99% here, in about 2.5 minutes on 2 cores).
 SCRATCH_FLAGS := --backbone resnet18 --image-size 32 --epochs 8 --batch-size 64 --no-pretrained --freeze-epochs 0 \
                  --lr 0.003 --backbone-lr-factor 1
 # train's exit code when pretrained weights cannot be had (no internet, nothing cached).
