@@ -17,6 +17,7 @@ between its two rows. Medians of the unfrozen steps, in milliseconds:
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
@@ -35,36 +36,18 @@ def medians(phases: dict[str, list[float]]) -> str:
 
 
 def plain_loop(project, data: Path, args, epochs: int) -> dict[str, list[float]]:
-    """The textbook loop (throughput.py's PlainTrainer) over the project's DataLoader, each phase clocked."""
-    import torch
-    import torch.nn.functional as F
-
+    """throughput.py's plain loop (PlainTrainer) over the project's DataLoader, each phase clocked."""
     plan = project["device"].choose_device("cpu", "auto", "auto")
-    splits = project["folders"].find_dataset(data, 0.1, 42)
-    network, _ = project["backbones"].create_backbone(args.backbone, len(splits.classes), pretrained=False)
-    data_config = project["backbones"].model_data_config(network, args.image_size)
-    datamodule = project["data"].ImageFolderDataModule(splits, data_config, args.batch_size, plan.num_workers,
-                                                       plan.pin_memory)
-    datamodule.setup("fit")
-    trainer = throughput.PlainTrainer(project, len(splits.classes), args, plan, data_config)
+    _, datamodule, trainer = throughput.plain_setup(project, data, args, plan)
     phases: dict[str, list[float]] = {"data": [], "forward": [], "backward": [], "optimiser": []}
     for _ in range(epochs):
-        last = time.perf_counter()
+        clock = [time.perf_counter()]
         for images, labels, _ in datamodule.train_dataloader():
-            images = trainer.to_float(images, trainer.mean, trainer.std, augment=trainer.augment)
-            if trainer.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            t1 = time.perf_counter()
-            loss = F.cross_entropy(trainer.network(images), labels, label_smoothing=0.1)
-            t2 = time.perf_counter()
-            trainer.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            t3 = time.perf_counter()
-            trainer.optimizer.step()
-            t4 = time.perf_counter()
-            for name, seconds in zip(phases, (t1 - last, t2 - t1, t3 - t2, t4 - t3), strict=True):
-                phases[name].append(seconds)
-            last = time.perf_counter()
+            trainer.step(images, labels, clock)
+            clock.append(time.perf_counter())
+            for name, (start, end) in zip(phases, itertools.pairwise(clock), strict=True):
+                phases[name].append(end - start)
+            clock = [time.perf_counter()]
     return phases
 
 

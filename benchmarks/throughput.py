@@ -102,19 +102,36 @@ class PlainTrainer:
         # Training batches are the cached squares, a little bigger than the crops made from them.
         self.side = project["cache"].cache_side(data_config["input_size"][-1], data_config["crop_pct"])
 
-    def step(self, images, labels) -> None:
+    def step(self, images, labels, clock: list[float] | None = None) -> None:
+        """One training step. ``clock`` (step_phases.py) gets the time after augmentation, forward and
+        backward: on a CPU each is finished when its call returns."""
         import torch
         import torch.nn.functional as F
 
+        mark = clock.append if clock is not None else lambda _: None
         images = self.to_float(images, self.mean, self.std, augment=self.augment)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        mark(time.perf_counter())
         with autocast(self.device, self.precision):
             loss = F.cross_entropy(self.network(images), labels, label_smoothing=0.1)
+        mark(time.perf_counter())
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        mark(time.perf_counter())
         self.scaler.step(self.optimizer)
         self.scaler.update()
+
+
+def plain_setup(project, data: Path, args, plan):
+    """The project's splits and DataModule (set up: images decoded) for ``data``, and a PlainTrainer."""
+    splits = project["folders"].find_dataset(data, 0.1, 42)
+    network, _ = project["backbones"].create_backbone(args.backbone, len(splits.classes), pretrained=False)
+    data_config = project["backbones"].model_data_config(network, args.image_size)
+    datamodule = project["data"].ImageFolderDataModule(splits, data_config, args.batch_size, plan.num_workers,
+                                                       plan.pin_memory)
+    datamodule.setup("fit")
+    return splits, datamodule, PlainTrainer(project, len(splits.classes), args, plan, data_config)
 
 
 # Seconds of every single training step (loading the batch included), per measurement: the median of
@@ -232,15 +249,9 @@ def main() -> None:
         plan = project["device"].choose_device(args.device, "auto", args.num_workers, compile=args.compile)
         torch.set_num_threads(plan.threads)
         print(plan.description)
-        splits = project["folders"].find_dataset(data, 0.1, 42)
+        splits, datamodule, trainer = plain_setup(project, data, args, plan)
         num_classes = len(splits.classes)
-        network, _ = project["backbones"].create_backbone(args.backbone, num_classes, pretrained=False)
-        data_config = project["backbones"].model_data_config(network, args.image_size)
-        datamodule = project["data"].ImageFolderDataModule(splits, data_config, args.batch_size, plan.num_workers,
-                                                           plan.pin_memory)
-        datamodule.setup("fit")
         loader = datamodule.train_dataloader()
-        trainer = PlainTrainer(project, num_classes, args, plan, data_config)
         figures = {}
 
         # One synthetic round does as many steps as an epoch has batches. The four measurements take
