@@ -11,10 +11,12 @@ precision, threads and DataLoader settings:
     plain_loop  a hand-written PyTorch loop (normalise, forward, backward, step) over that DataLoader
     template    the project's own ``train`` (Lightning), steady state: its unfrozen epochs
 
-Each figure is the mean of a few epochs (or rounds), after one that only warms up. The four take turns
-(on a CPU, between the template's epochs too), so all of them see the same machine even when it is
-shared. The best epoch of each is reported as well; on 2 CPU cores an epoch is only a dozen steps and
-moves by +-15%, so the best of five picks the luckiest sample and is not what the ratios use.
+Each figure is the mean of a few epochs (or rounds), after one that only warms up. On a GPU the
+three others take turns with whole epochs before the template's run. On a CPU they run side by side
+with it: after every step of the template's unfrozen epochs, one synthetic and one plain-loop step
+(``PairedSteps``), each clocked, so that all three meet a shared machine in the same state (taking
+turns by the epoch, a spell of other work moved a ratio by 5-10% from run to run). The best epoch of
+each and the median single step are reported as well.
 
 The ratios template/synthetic and template/plain_loop are the point: they hold across machines
 when absolute times do not. Run it, e.g. on 2 CPU cores or on a GPU:
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import importlib
 import json
 import statistics
@@ -134,11 +137,6 @@ def plain_setup(project, data: Path, args, plan):
     return splits, datamodule, PlainTrainer(project, len(splits.classes), args, plan, data_config)
 
 
-# Seconds of every single training step (loading the batch included), per measurement: the median of
-# these is the per-step figure, which a burst of other work on a shared machine hardly moves.
-STEP_SECONDS: dict[str, list[float]] = {"synthetic": [], "plain_loop": [], "template": []}
-
-
 def measure_synthetic(trainer: PlainTrainer, batch: int, num_classes: int, steps: int) -> float:
     """Images/s of ``steps`` training steps on one random batch (of the loader's shape) kept on the device."""
     import torch
@@ -148,13 +146,9 @@ def measure_synthetic(trainer: PlainTrainer, batch: int, num_classes: int, steps
     images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator).to(trainer.device)
     labels = torch.randint(0, num_classes, (batch,), generator=generator).to(trainer.device)
     sync(trainer.device)
-    start = last = time.perf_counter()
+    start = time.perf_counter()
     for _ in range(steps):
         trainer.step(images, labels)
-        if trainer.device == "cpu":  # on a GPU the host runs ahead: only whole rounds are clocked
-            now = time.perf_counter()
-            STEP_SECONDS["synthetic"].append(now - last)
-            last = now
     sync(trainer.device)
     return steps * batch / (time.perf_counter() - start)
 
@@ -163,38 +157,93 @@ def timed_epoch(loader, device: str, step=None) -> float:
     """Images/s of one pass over ``loader``, clocked like the project's ImagesPerSecond callback:
     from the start of the epoch to the end of its last batch."""
     images_seen = 0
-    start = last = time.perf_counter()
+    start = time.perf_counter()
     for images, labels, _ in loader:
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         if step is not None:
             step(images, labels)
-            if device == "cpu" and images_seen:  # the first step of a pass waits for the loader to start
-                STEP_SECONDS["plain_loop"].append(time.perf_counter() - last)
-            last = time.perf_counter()
         images_seen += len(labels)
     sync(device)
     return images_seen / (time.perf_counter() - start)
 
 
-def measure_template(project, data: Path, out: Path, args, between_epochs=None) -> tuple[list[float], dict]:
+class PairedSteps:
+    """On a CPU: after each of the template's steps, one synthetic step and one plain-loop step, each
+    clocked (loading included), so that the three always meet the machine in the same state.
+
+    On a shared 2-core VM the speed of identical steps drifts by +-15% in spells of several seconds;
+    epochs taken in turns (the GPU path) each land in a different spell, so a ratio moved by 5-10% from
+    run to run. Steps taken side by side share every spell. Seconds and images of each step, per epoch.
+
+    The synthetic steps train their own copy of the plain loop's network: each of the three steps then
+    follows another network's, and none finds its weights still in the CPU's caches (with one shared
+    network, the plain loop ran 2-4% faster than its own ceiling).
+    """
+
+    def __init__(self, trainer: PlainTrainer, loader, batch: int, num_classes: int):
+        import torch
+
+        self.trainer, self.loader = trainer, loader
+        self.synthetic = copy.deepcopy(trainer)  # network, optimiser and augmentation of its own
+        generator = torch.Generator().manual_seed(0)
+        self.images = torch.randint(0, 256, (batch, 3, trainer.side, trainer.side), dtype=torch.uint8,
+                                    generator=generator)
+        self.labels = torch.randint(0, num_classes, (batch,), generator=generator)
+        self.batches = iter(loader)
+        self.steps: dict[str, list[list[tuple[float, int]]]] = {"synthetic": [], "plain_loop": [], "template": []}
+
+    def new_epoch(self) -> None:
+        for epochs in self.steps.values():
+            epochs.append([])
+
+    def record(self, key: str, seconds: float, images: int) -> None:
+        self.steps[key][-1].append((seconds, images))
+
+    def others(self) -> None:
+        """One synthetic step, then one plain-loop step on the next batch of the project's DataLoader."""
+        start = time.perf_counter()
+        self.synthetic.step(self.images, self.labels)
+        middle = time.perf_counter()
+        self.record("synthetic", middle - start, len(self.labels))
+        batch, restarted = next(self.batches, None), False
+        if batch is None:  # a new pass over the data: this step also starts the iterator, so it is not clocked
+            self.batches, restarted = iter(self.loader), True
+            batch = next(self.batches)
+        self.trainer.step(batch[0], batch[1])
+        if not restarted:
+            self.record("plain_loop", time.perf_counter() - middle, len(batch[1]))
+
+    def rates(self) -> dict[str, list[float]]:
+        """Images/s of each epoch, per measurement."""
+        return {key: [sum(n for _, n in steps) / sum(t for t, _ in steps) for steps in epochs if steps]
+                for key, epochs in self.steps.items()}
+
+    def median_step_ms(self) -> dict[str, float]:
+        return {key: round(1000 * statistics.median(t for steps in epochs[1:] for t, _ in steps), 1)
+                for key, epochs in self.steps.items()}
+
+
+def measure_template(project, data: Path, out: Path, args, paired: PairedSteps | None = None
+                     ) -> tuple[list[float], dict]:
     """The project's own ``train``, as a user runs it: the frozen epoch, then full epochs; each epoch's
-    images/s, as the project's ImagesPerSecond callback logged them to TensorBoard."""
+    images/s, as the project's ImagesPerSecond callback logged them to TensorBoard. With ``paired``
+    (on a CPU), every unfrozen step is clocked and followed by a synthetic and a plain-loop step."""
     import lightning as L
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    class BetweenEpochs(L.Callback):
-        """Runs ``between_epochs`` after each training epoch, outside the project's images/s clock."""
+    class SideBySide(L.Callback):
+        """After each unfrozen training step: its time, then the other two measurements' steps."""
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-            # Full (unfrozen) epochs only, from the second step of each: like the plain loop's steps.
             now = time.perf_counter()
-            if not pl_module.backbone_frozen and batch_idx > 0:
-                STEP_SECONDS["template"].append(now - self.last)
-            self.last = now
-
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
-            between_epochs()
+            if not pl_module.backbone_frozen:
+                if batch_idx == 0:
+                    paired.new_epoch()  # its first step follows validation and the checkpoint: not clocked
+                else:
+                    paired.record("template", now - self.last, len(batch[1]))
+                paired.others()
+            self.last = time.perf_counter()  # the template's next step is clocked from here
 
     cfg = project["config"].make_config({
         "data": str(data), "backbone": args.backbone, "pretrained": False, "image_size": args.image_size,
@@ -202,7 +251,7 @@ def measure_template(project, data: Path, out: Path, args, between_epochs=None) 
         "num_workers": args.num_workers, "output": str(out), "name": "benchmark", "val_fraction": 0.1,
         "compile": args.compile,
     })
-    run = project["train"].train(cfg, callbacks=[BetweenEpochs()] if between_epochs is not None else [])
+    run = project["train"].train(cfg, callbacks=[SideBySide()] if paired is not None else [])
     metrics = json.loads(run.metrics.read_text(encoding="utf-8"))
     rates = []
     for events in sorted(run.path.rglob("events.out.tfevents.*")):
@@ -219,7 +268,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--per-class", type=int, default=None,
-                        help="digits per class (default: 40 on CPU, all ~180 on CUDA)")
+                        help="digits per class (default: 80 on CPU, 20 steps an epoch; all ~180 on CUDA)")
     parser.add_argument("--copies", type=int, default=None,
                         help="write each digit this many times, so epochs on a fast GPU last long enough "
                         "(default: 1 on CPU, 4 on CUDA: about 7,000 images, still small enough to cache)")
@@ -232,7 +281,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures and settings to this file")
     args = parser.parse_args()
     cuda = args.device == "cuda"
-    per_class = args.per_class or (None if cuda else 40)
+    per_class = args.per_class or (None if cuda else 80)
     copies = args.copies or (4 if cuda else 1)
 
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
@@ -252,43 +301,41 @@ def main() -> None:
         splits, datamodule, trainer = plain_setup(project, data, args, plan)
         num_classes = len(splits.classes)
         loader = datamodule.train_dataloader()
-        figures = {}
 
-        # One synthetic round does as many steps as an epoch has batches. The four measurements take
-        # turns (on a CPU, between the template's epochs too), so all see the same machine even when
-        # it is shared; the first turn of each only warms up.
-        steps = args.steps or len(loader)
-        rates = {"synthetic": [], "loader": [], "plain_loop": []}
-
-        def turn() -> None:
-            print(f"turn {len(rates['synthetic']) + 1}: synthetic, loader, plain_loop ...", flush=True)
-            rates["synthetic"].append(measure_synthetic(trainer, args.batch_size, num_classes, steps))
-            rates["loader"].append(timed_epoch(loader, plan.accelerator))
-            rates["plain_loop"].append(timed_epoch(loader, plan.accelerator, step=trainer.step))
-
-        for _ in range(1 if not cuda else args.epochs):
-            turn()
-        peak_synthetic = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
-        if cuda:  # free the GPU (and the loader's workers) for the template's run
-            del loader, datamodule, trainer
+        rates: dict[str, list[float]] = {"synthetic": [], "loader": [], "plain_loop": []}
+        paired = None
+        if cuda:
+            # On a GPU the host runs ahead of the device, so only whole rounds can be clocked: the three
+            # take turns, a synthetic round as many steps as an epoch has batches. The first only warms up.
+            steps = args.steps or len(loader)
+            for turn in range(args.epochs):
+                print(f"turn {turn + 1}: synthetic, loader, plain_loop ...", flush=True)
+                rates["synthetic"].append(measure_synthetic(trainer, args.batch_size, num_classes, steps))
+                rates["loader"].append(timed_epoch(loader, plan.accelerator))
+                rates["plain_loop"].append(timed_epoch(loader, plan.accelerator, step=trainer.step))
+            peak_synthetic = torch.cuda.max_memory_allocated() / 2**30
+            del loader, datamodule, trainer  # free the GPU (and the loader's workers) for the template's run
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
+        else:
+            rates["loader"] = [timed_epoch(loader, plan.accelerator) for _ in range(args.epochs)]
+            paired = PairedSteps(trainer, loader, args.batch_size, num_classes)
         print("template: the project's own train command ...", flush=True)
-        rates["template"], metrics = measure_template(project, data, tmp / "runs", args,
-                                                      between_epochs=None if cuda else turn)
-        # The first of each only warms up (for the template: its frozen epoch); the mean of the rest counts.
-        figures.update({key: statistics.mean(values[1:]) for key, values in rates.items()})
+        rates["template"], metrics = measure_template(project, data, tmp / "runs", args, paired)
+        if paired is not None:  # every step side by side with a synthetic and a plain-loop one (see PairedSteps)
+            rates.update(paired.rates())
+        # The first of each only warms up (the template's: its first unfrozen epoch on a CPU, its frozen
+        # epoch on a GPU, where its rates are the project's own ImagesPerSecond figures); the mean of the rest counts.
+        figures = {key: statistics.mean(values[1:]) for key, values in rates.items()}
 
         result = {key: round(figures[key], 1) for key in ("synthetic", "loader", "plain_loop", "template")}
         result["template/synthetic"] = round(figures["template"] / figures["synthetic"], 3)
         result["template/plain_loop"] = round(figures["template"] / figures["plain_loop"], 3)
         result["best_epoch"] = {key: round(max(values[1:]), 1) for key, values in rates.items()}
         result["samples"] = {key: [round(value, 1) for value in values] for key, values in rates.items()}
-        if not cuda:
-            # The same ratios from the median single step (loading included): epochs of a dozen steps
-            # move by +-15% on a shared machine, the median step by much less.
-            median = {key: statistics.median(values) for key, values in STEP_SECONDS.items() if values}
-            result["median_step_ms"] = {key: round(1000 * value, 1) for key, value in median.items()}
+        if paired is not None:
+            median = paired.median_step_ms()
+            result["median_step_ms"] = median
             result["median_step"] = {
                 "template/synthetic": round(median["synthetic"] / median["template"], 3),
                 "template/plain_loop": round(median["plain_loop"] / median["template"], 3),

@@ -59,6 +59,12 @@ def test_device_augmentation_crops_and_flips_like_timms_transform() -> None:
     assert log_ours.std() > 0.05  # crops really vary from image to image within the batch
     assert 0.46 < ours["flipped"].mean() < 0.54 and 0.46 < timms["flipped"].mean() < 0.54
 
+    # --no-flip (digits, text): the same crops, never mirrored.
+    unmirrored = train_augmentation(config, jitter=0.0, flip=False)
+    crops = torch.cat([(unmirrored(batch.float() / 255) * 255).round().clamp(0, 255) for _ in range(2)])
+    assert not crop_geometry(crops, side)["flipped"].any()
+    assert 0.72 < crop_geometry(crops, side)["scale"].min()
+
 
 def test_colour_jitter_varies_per_image_within_its_strength() -> None:
     """Training batches get a random brightness per image within +-20%; evaluation batches are untouched."""

@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.training.backbones import create_backbone, 
 from {{ cookiecutter.package_name }}.training.checkpoints import load_network
 from {{ cookiecutter.package_name }}.training.mirror import MirrorAveraged
 
-from .conftest import TINY_MODEL
+from .conftest import FAST, TINY_MODEL, run_cli
 
 
 def test_schedule_warms_up_then_decays_in_each_phase() -> None:
@@ -101,3 +101,13 @@ def test_evaluation_averages_each_photo_with_its_mirror_image(trained_run) -> No
     old = checkpoint.with_name("before-mirror.ckpt")
     torch.save(content, old)
     assert not isinstance(load_network(old)[0], MirrorAveraged)
+
+
+def test_no_flip_trains_and_predicts_without_mirror_images(image_folder, tmp_path) -> None:
+    """--no-flip (digits, text): training never mirrors, and the checkpoint predicts from one view."""
+    args = ["--data", str(image_folder), *FAST, "--epochs", "1", "--output", str(tmp_path), "--name", "nf"]
+    assert run_cli("train", *args, "--no-flip") == 0
+    loaded, hparams = load_network(tmp_path / "nf" / "checkpoints" / "best.ckpt")
+    assert hparams["flip"] is False and hparams["mirror_average"] is False
+    assert not isinstance(loaded, MirrorAveraged)
+    assert "flip: false" in (tmp_path / "nf" / "config.yaml").read_text()

@@ -50,6 +50,8 @@ class Config:
     weight_decay: float = _setting(0.01, "training", "AdamW weight decay")
     warmup_fraction: float = _setting(0.1, "training", "share of each phase spent warming up the learning rate")
     label_smoothing: float = _setting(0.1, "training", "softens the targets; helps with noisy labels")
+    flip: bool = _setting(True, "training", "mirror photos at random (and average with the mirror image "
+                          "when predicting); --no-flip for digits, text, anything with a left and a right")
     balance: str = _setting(
         AUTO, "training", "uneven classes: auto (weighted loss above 3:1), none, weighted-loss or sampler",
         ("auto", "none", "weighted-loss", "sampler"),

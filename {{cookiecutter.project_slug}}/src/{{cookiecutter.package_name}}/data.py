@@ -47,13 +47,15 @@ def build_transforms(data_config: dict[str, Any], training: bool):
     )
 
 
-def train_augmentation(data_config: dict[str, Any], jitter: float = COLOR_JITTER) -> DeviceAugmentation:
+def train_augmentation(data_config: dict[str, Any], jitter: float = COLOR_JITTER,
+                       flip: bool = True) -> DeviceAugmentation:
     """The training augmentation for this model's input size: a random crop (``TRAIN_CROP_SCALE`` of the
-    square, ``TRAIN_CROP_RATIO``), a horizontal flip and colour jitter, every image of a batch
-    differently, on the device (``dataset/augmentation.py``)."""
+    square, ``TRAIN_CROP_RATIO``), a horizontal flip (unless ``flip`` is off: ``--no-flip``) and colour
+    jitter, every image of a batch differently, on the device (``dataset/augmentation.py``)."""
     # kornia knows bilinear and bicubic; timm's other choices (e.g. "random") fall back to bilinear.
     resample = "bicubic" if data_config["interpolation"] == "bicubic" else "bilinear"
-    return DeviceAugmentation(data_config["input_size"][-1], TRAIN_CROP_SCALE, TRAIN_CROP_RATIO, jitter, resample)
+    return DeviceAugmentation(data_config["input_size"][-1], TRAIN_CROP_SCALE, TRAIN_CROP_RATIO, jitter, resample,
+                              flip)
 
 
 class ImageFolderDataModule(L.LightningDataModule):

@@ -26,13 +26,14 @@ class DeviceAugmentation:
     """
 
     def __init__(self, size: int, scale: tuple[float, float], ratio: tuple[float, float], jitter: float,
-                 resample: str = "bilinear"):
+                 resample: str = "bilinear", flip: bool = True):
         steps = [
             # "resample" crops the whole batch in one warp; the default ("slice") loops over the images.
             K.RandomResizedCrop((size, size), scale=scale, ratio=ratio, resample=resample,
                                 cropping_mode="resample"),
-            K.RandomHorizontalFlip(),
         ]
+        if flip:
+            steps.append(K.RandomHorizontalFlip())
         if jitter > 0:
             steps.append(K.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
         self.steps = nn.Sequential(*steps)
