@@ -272,10 +272,10 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=None,
                         help="write each digit this many times, so epochs on a fast GPU last long enough "
                         "(default: 1 on CPU, 4 on CUDA: about 7,000 images, still small enough to cache)")
-    parser.add_argument("--steps", type=int, help="steps a synthetic round (default: batches in an epoch)")
+    parser.add_argument("--steps", type=int, help="steps a synthetic round, on a GPU (default: batches in an epoch)")
     parser.add_argument("--epochs", type=int, default=6,
-                        help="passes over the data for loader, plain_loop and template; the first (frozen for "
-                        "the template) warms up, the mean of the others counts")
+                        help="the template's epochs (the first trains only the head), and the GPU's turns of "
+                        "the other three; the first of each (on a CPU: the first unfrozen) warms up")
     parser.add_argument("--num-workers", default="auto")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network in all four")
     parser.add_argument("--json", type=Path, help="also write the figures and settings to this file")
