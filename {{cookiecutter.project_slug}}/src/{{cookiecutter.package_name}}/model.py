@@ -66,15 +66,17 @@ class Classifier(EvaluationSteps, L.LightningModule):
                  weight_decay: float = 0.01, warmup_fraction: float = 0.1, label_smoothing: float = 0.1,
                  freeze_epochs: int = 1, pretrained_source: str = "none", project: str = PROJECT,
                  class_weights: list[float] | None = None, channels_last: bool = False,
-                 mirror_average: bool = True, flip: bool = True):
+                 flip: bool = True):
         super().__init__()
         # Everything except the network itself goes into the checkpoint, so predict/export can rebuild it.
         # channels_last is how this machine stores pixels (device.py), not part of the model: left out.
         self.save_hyperparameters(ignore=["model", "channels_last"])
+        # Evaluation averages each photo with its mirror image only for a model trained on mirrored photos
+        # (not with --no-flip); predict and export read this from the checkpoint (training/checkpoints.py).
+        self.hparams.mirror_average = flip
         self.channels_last = channels_last
         self.model = model.to(memory_format=torch.channels_last) if channels_last else model
-        # Random crop, flip, colour jitter (a plain object, see data.py). A model trained without mirrored
-        # photos (--no-flip) is not asked about them either: mirror_average is off then (train.py).
+        # Random crop, flip (unless --no-flip), colour jitter: a plain object, see data.py.
         self.augment = train_augmentation(data_config, flip=flip)
         num_classes = len(class_names)
         self.register_buffer("mean", torch.tensor(data_config["mean"]).view(1, 3, 1, 1), persistent=False)

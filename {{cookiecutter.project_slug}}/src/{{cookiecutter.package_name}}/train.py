@@ -92,7 +92,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
             lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, layer_decay=cfg.layer_decay,
             weight_decay=cfg.weight_decay, warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
             freeze_epochs=cfg.freeze_epochs, pretrained_source=source, class_weights=loss_weights,
-            channels_last=plan.channels_last, flip=cfg.flip, mirror_average=cfg.flip,
+            channels_last=plan.channels_last, flip=cfg.flip,
         )
         if plan.compile:
             # Compiled on first use; the weights (and so the checkpoints) are those of the plain network.
