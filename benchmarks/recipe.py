@@ -39,7 +39,7 @@ from sample_data import RECIPE_DATASETS  # noqa: E402
 
 # Pixel size the images are written at: small sources stay small (the tools upscale them, as they
 # would a user's 32 px scans), photo crops are written at 256 px.
-SOURCE_SIZE = {"digits": 32, "textures": 256, "faces": 25, "photo-crops": 256, "uneven-digits": 32}
+SOURCE_SIZE = {"digits": 32, "textures": 32, "faces": 25, "photo-crops": 256, "uneven-digits": 32}
 
 
 def run_fastai(data: Path, backbone: str, weights: Path, size: int, batch: int, epochs: int, seed: int,

@@ -1,0 +1,56 @@
+"""benchmarks/recipe.py judges cells as its docstring says, on datasets built as benchmarks/README.md lists."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import recipe  # noqa: E402
+from sample_data import RECIPE_DATASETS  # noqa: E402
+
+
+def runs(template: list[float], fastai: list[float], seconds: tuple[float, float] = (30, 60)) -> list[dict]:
+    return [{"dataset": "d", "size": 64, "seed": seed, "template": {"val_acc": t, "seconds": seconds[0]},
+             "fastai": {"val_acc": f, "seconds": seconds[1]}}
+            for seed, (t, f) in enumerate(zip(template, fastai, strict=True))]
+
+
+@pytest.mark.parametrize(
+    ("template", "fastai", "seconds", "wins"),
+    [
+        ([0.90, 0.92], [0.88, 0.89], (30, 60), True),     # +0.025 mean, worst 0.90 >= 0.88, 0.5x the time
+        ([0.90, 0.90], [0.895, 0.895], (30, 60), False),  # mean only +0.005
+        ([1.00, 0.85], [0.90, 0.90], (30, 60), False),    # mean +0.025, but a worse worst run
+        ([0.95, 0.95], [0.90, 0.90], (50, 60), False),    # more accurate, but 0.83x fastai's time
+    ],
+)
+def test_a_cell_is_won_on_mean_worst_and_wall_time(template, fastai, seconds, wins) -> None:
+    (row,) = recipe.summarise(runs(template, fastai, seconds))
+    assert row["wins"] is wins
+    assert row["template"]["worst"] == min(template) and row["fastai"]["mean"] == pytest.approx(np.mean(fastai))
+    assert "| d | 64 | 2 |" in recipe.markdown([row])
+
+
+# (classes, train images, val images) as benchmarks/README.md's dataset table gives them.
+SHAPES = {"digits": (10, 400, 150), "uneven-digits": (5, 236, 60), "textures": (3, 120, 60),
+          "faces": (2, 160, 40), "photo-crops": (16, 128, 80)}
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE_DATASETS))
+def test_each_dataset_has_its_listed_shape_and_no_val_image_in_train(name: str, tmp_path: Path) -> None:
+    RECIPE_DATASETS[name](tmp_path, recipe.SOURCE_SIZE[name], seed=1)
+    classes, train, val = SHAPES[name]
+    train_files = sorted((tmp_path / "train").glob("*/*.png"))
+    val_files = sorted((tmp_path / "val").glob("*/*.png"))
+    assert (len({f.parent.name for f in train_files}), len(train_files), len(val_files)) == (classes, train, val)
+    assert {f.parent.name for f in val_files} == {f.parent.name for f in train_files}
+    with Image.open(train_files[0]) as first:
+        assert first.size == (recipe.SOURCE_SIZE[name],) * 2
+    seen = {np.asarray(Image.open(f)).tobytes() for f in train_files}
+    assert not any(np.asarray(Image.open(f)).tobytes() in seen for f in val_files)
