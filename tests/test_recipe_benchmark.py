@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,18 +17,25 @@ from sample_data import RECIPE_DATASETS  # noqa: E402
 
 
 def runs(template: list[float], fastai: list[float], seconds: tuple[float, float] = (30, 60)) -> list[dict]:
-    return [{"dataset": "d", "size": 64, "seed": seed, "template": {"val_acc": t, "seconds": seconds[0]},
-             "fastai": {"val_acc": f, "seconds": seconds[1]}}
-            for seed, (t, f) in enumerate(zip(template, fastai, strict=True))]
+    return [
+        {
+            "dataset": "d",
+            "size": 64,
+            "seed": seed,
+            "template": {"val_acc": t, "seconds": seconds[0]},
+            "fastai": {"val_acc": f, "seconds": seconds[1]},
+        }
+        for seed, (t, f) in enumerate(zip(template, fastai, strict=True))
+    ]
 
 
 @pytest.mark.parametrize(
     ("template", "fastai", "seconds", "wins"),
     [
-        ([0.90, 0.92], [0.88, 0.89], (30, 60), True),     # +0.025 mean, worst 0.90 >= 0.88, 0.5x the time
+        ([0.90, 0.92], [0.88, 0.89], (30, 60), True),  # +0.025 mean, worst 0.90 >= 0.88, 0.5x the time
         ([0.90, 0.90], [0.895, 0.895], (30, 60), False),  # mean only +0.005
-        ([1.00, 0.85], [0.90, 0.90], (30, 60), False),    # mean +0.025, but a worse worst run
-        ([0.95, 0.95], [0.90, 0.90], (50, 60), False),    # more accurate, but 0.83x fastai's time
+        ([1.00, 0.85], [0.90, 0.90], (30, 60), False),  # mean +0.025, but a worse worst run
+        ([0.95, 0.95], [0.90, 0.90], (50, 60), False),  # more accurate, but 0.83x fastai's time
     ],
 )
 def test_a_cell_is_won_on_mean_worst_and_wall_time(template, fastai, seconds, wins) -> None:
@@ -38,8 +46,13 @@ def test_a_cell_is_won_on_mean_worst_and_wall_time(template, fastai, seconds, wi
 
 
 # (classes, train images, val images) as benchmarks/README.md's dataset table gives them.
-SHAPES = {"digits": (10, 400, 150), "uneven-digits": (5, 236, 60), "textures": (3, 120, 60),
-          "faces": (2, 160, 40), "photo-crops": (16, 128, 80)}
+SHAPES = {
+    "digits": (10, 400, 150),
+    "uneven-digits": (5, 236, 60),
+    "textures": (3, 120, 60),
+    "faces": (2, 160, 40),
+    "photo-crops": (16, 128, 80),
+}
 
 
 @pytest.mark.parametrize("name", sorted(RECIPE_DATASETS))
@@ -54,3 +67,30 @@ def test_each_dataset_has_its_listed_shape_and_no_val_image_in_train(name: str, 
         assert first.size == (recipe.SOURCE_SIZE[name],) * 2
     seen = {np.asarray(Image.open(f)).tobytes() for f in train_files}
     assert not any(np.asarray(Image.open(f)).tobytes() in seen for f in val_files)
+
+
+# The generated README's table, row label -> dataset: its figures are the committed matrix's means.
+README_ROWS = {
+    "handwritten digits": "digits",
+    "digits, uneven (8:1)": "uneven-digits",
+    "small texture patches": "textures",
+    "grey faces or not": "faces",
+    "which photo a crop is from": "photo-crops",
+}
+
+
+def test_the_generated_readme_quotes_the_committed_matrix() -> None:
+    root = Path(__file__).resolve().parents[1]
+    summary = json.loads((root / "benchmarks" / "recipe-2026-12-02-both.json").read_text())["summary"]
+    means = {(c["dataset"], c["size"]): (c["template"]["mean"], c["fastai"]["mean"]) for c in summary}
+    assert all(c["wins"] for c in summary)
+    readme = (root / "{{cookiecutter.project_slug}}" / "README.md").read_text(encoding="utf-8")
+    rows = {
+        cells[0]: cells[3:5]
+        for line in readme.splitlines()
+        if (cells := [c.strip() for c in line.strip("|").split("|")])[0] in README_ROWS
+    }
+    assert rows.keys() == README_ROWS.keys()
+    for label, dataset in README_ROWS.items():
+        for size, quoted in zip((64, 128), rows[label], strict=True):
+            assert quoted == "{:.2f} / {:.2f}".format(*means[(dataset, size)]), (label, size)
