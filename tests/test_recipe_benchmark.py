@@ -94,3 +94,16 @@ def test_the_generated_readme_quotes_the_committed_matrix() -> None:
     for label, dataset in README_ROWS.items():
         for size, quoted in zip((64, 128), rows[label], strict=True):
             assert quoted == "{:.2f} / {:.2f}".format(*means[(dataset, size)]), (label, size)
+
+
+def test_the_generated_readme_quotes_the_committed_224_px_cells() -> None:
+    root = Path(__file__).resolve().parents[1]
+    summary = json.loads((root / "benchmarks" / "recipe-2026-12-03-224.json").read_text())["summary"]
+    cells = {c["dataset"]: c for c in summary}
+    assert (cells["textures"]["wins"], cells["photo-crops"]["wins"]) == (True, False)
+    readme = (root / "{{cookiecutter.project_slug}}" / "README.md").read_text(encoding="utf-8")
+    textures, crops = (
+        "{:.2f} / {:.2f}".format(cells[name]["template"]["mean"], cells[name]["fastai"]["mean"])
+        for name in ("textures", "photo-crops")
+    )
+    assert f"won the texture patches ({textures}) but not the photo crops ({crops})" in readme
