@@ -142,6 +142,12 @@ def run_cell(args, work: Path, project: Path, package: str, dataset: str, size: 
     return result
 
 
+def with_fastai_from(earlier: Path, results: list[dict]) -> list[dict]:
+    """The template's new runs, each with fastai's run of the same dataset, size and seed from ``earlier``."""
+    fastai = {(r["dataset"], r["size"], r["seed"]): r["fastai"] for r in json.loads(earlier.read_text())["runs"]}
+    return [{**r, "fastai": fastai[(r["dataset"], r["size"], r["seed"])]} for r in results]
+
+
 def summarise(results: list[dict]) -> list[dict]:
     """Per dataset and size: mean and worst accuracy and mean wall time of each tool, and the verdict."""
     cells: dict[tuple[str, int], list[dict]] = {}
@@ -194,6 +200,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tool", choices=["both", "template", "fastai"], default="both")
     parser.add_argument("--template-args", default="", help="extra train flags, e.g. '--lr 1e-3'")
+    parser.add_argument("--fastai-from", type=Path, help="with --tool template: fastai's runs from an earlier "
+                        "JSON of the same cells (fastai is seeded: its runs repeat exactly)")
     parser.add_argument("--json", type=Path, help="write every run and the summary here")
     parser.add_argument("--markdown", type=Path, help="write the summary table here")
     parser.add_argument("--keep", type=Path, help="keep data, logs and run folders here")
@@ -217,11 +225,14 @@ def main() -> None:
                     result = run_cell(args, work, project, package, dataset, size, seed)
                     results.append(result)
                     print(json.dumps(result), flush=True)
+        if args.fastai_from:
+            results = with_fastai_from(args.fastai_from, results)
         rows = summarise(results)
         table = markdown(rows)
         print(table)
         settings = {"backbone": args.backbone, "weights": str(args.weights), "epochs": args.epochs,
                     "batch_size": args.batch_size, "template_args": args.template_args,
+                    "fastai_from": str(args.fastai_from) if args.fastai_from else None,
                     "cpu_cores": len(os.sched_getaffinity(0))}
         if args.json:
             args.json.write_text(json.dumps({"settings": settings, "summary": rows, "runs": results}, indent=2) + "\n")

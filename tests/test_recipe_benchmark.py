@@ -107,3 +107,14 @@ def test_the_generated_readme_quotes_the_committed_224_px_cells() -> None:
         for name in ("textures", "photo-crops")
     )
     assert f"won the texture patches ({textures}) but not the photo crops ({crops})" in readme
+
+
+def test_fastai_from_pairs_each_new_template_run_with_the_same_cells_earlier_fastai_run(tmp_path: Path) -> None:
+    earlier = runs([0.1, 0.2], [0.5, 0.6])
+    (tmp_path / "earlier.json").write_text(json.dumps({"runs": earlier}))
+    new = [{k: v for k, v in run.items() if k != "fastai"} for run in runs([0.9, 0.8], [0, 0])][::-1]
+    merged = recipe.with_fastai_from(tmp_path / "earlier.json", new)
+    pairs = [(r["seed"], r["template"]["val_acc"], r["fastai"]["val_acc"]) for r in merged]
+    assert pairs == [(1, 0.8, 0.6), (0, 0.9, 0.5)]
+    with pytest.raises(KeyError):  # a cell the earlier file does not have is not silently left out
+        recipe.with_fastai_from(tmp_path / "earlier.json", [{**new[0], "seed": 7}])

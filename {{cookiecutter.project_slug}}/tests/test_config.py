@@ -61,9 +61,11 @@ def test_values_parse_from_text_like_yaml_does() -> None:
 
 
 def test_out_of_range_values_are_refused() -> None:
-    """freeze_epochs cannot exceed epochs."""
+    """freeze_epochs cannot exceed epochs; drop_path is a chance, below 1."""
     with pytest.raises(UsageError, match="freeze_epochs"):
         load_config(None, {"epochs": "2", "freeze_epochs": "3"})
+    with pytest.raises(UsageError, match="drop_path"):
+        load_config(None, {"drop_path": "1.5"})
 
 
 def test_unknown_flag_suggests_the_closest_flag(capsys) -> None:

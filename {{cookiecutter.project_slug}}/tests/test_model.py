@@ -43,6 +43,28 @@ def test_head_is_fitted_to_the_frozen_features_before_the_backbone_thaws() -> No
     assert model.frozen_features == []
 
 
+def test_the_head_only_epochs_validation_already_scores_the_fitted_head(image_folder, tmp_path, monkeypatch) -> None:
+    """The head is fitted at the last batch of the head-only phase, before that epoch's validation, so the
+    best checkpoint can be the linear probe itself; it is fitted once and the backbone thaws after it."""
+    calls, seen = [], []
+    fit_head, validation_step = Classifier.fit_head, Classifier.validation_step
+
+    def recording_fit_head(self):
+        calls.append((self.current_epoch, self.backbone_frozen))
+        fit_head(self)
+
+    def recording_validation_step(self, batch, batch_idx):
+        if not self.trainer.sanity_checking:
+            seen.append((self.current_epoch, len(calls)))
+        return validation_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(Classifier, "fit_head", recording_fit_head)
+    monkeypatch.setattr(Classifier, "validation_step", recording_validation_step)
+    assert run_cli("train", "--data", str(image_folder), *FAST, "--output", str(tmp_path)) == 0
+    assert calls == [(0, True)]
+    assert {epoch: fitted for epoch, fitted in seen} == {0: 1, 1: 1}
+
+
 def test_weighted_loss_counts_mistakes_on_rare_classes_more() -> None:
     """The class weights reach the training loss: the same batch gives cross-entropy with those weights."""
     import timm

@@ -1,11 +1,13 @@
 """The network and how it learns.
 
 ``training/backbones.py`` builds any timm model with a fresh head sized for your classes, starting from
-pretrained weights (``create_backbone``: downloaded by name, or a local file). ``Classifier`` is the
+pretrained weights (``create_backbone``: downloaded by name, or a local file; ``--drop-path`` makes
+training skip residual blocks at random, off by default). ``Classifier`` is the
 LightningModule: it normalises batches on the device, then fine-tunes in two phases:
 
 1. Head only (``freeze_epochs``): the pretrained backbone is frozen and only computes features; at
-   the end the new head is fitted to all of them with many quick steps (a "linear probe").
+   the end the new head is fitted to all of them with many quick steps (a "linear probe"), before
+   that epoch's validation, so its score is the probe's and the best checkpoint may be the probe.
 2. Everything (the other epochs): backbone and head learn together; each backbone layer at 0.8x the
    rate of the one above it (``layer_decay``), so the first layers, the most general, change least.
 
@@ -139,8 +141,6 @@ class Classifier(EvaluationSteps, L.LightningModule):
     def on_train_epoch_start(self) -> None:
         """Called by Lightning at the start of every training epoch: freeze or thaw the backbone."""
         self.backbone_frozen = self.current_epoch < self.hparams.freeze_epochs
-        if not self.backbone_frozen and self.frozen_features:
-            self.fit_head()  # the head-only phase is over: fit the head to what it saw before thawing
         for parameter in self.backbone_parameters():
             parameter.requires_grad_(not self.backbone_frozen)
         # A frozen backbone also keeps its BatchNorm statistics: eval mode stops them drifting. (Letting
@@ -168,6 +168,13 @@ class Classifier(EvaluationSteps, L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(labels))
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        """Called by Lightning after each training batch: the last one of the head-only phase fits the
+        head, so that epoch's validation scores the fitted head and the best checkpoint can keep it."""
+        last_frozen_epoch = self.current_epoch == self.hparams.freeze_epochs - 1
+        if last_frozen_epoch and batch_idx == self.trainer.num_training_batches - 1 and self.frozen_features:
+            self.fit_head()
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The training loss: cross-entropy, softened targets, rare classes weighted up (--balance)."""

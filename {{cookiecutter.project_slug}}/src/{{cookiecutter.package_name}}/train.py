@@ -84,7 +84,8 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
         #    the checkpoint, so nothing is downloaded.
         network, source = backbones.create_backbone(cfg.backbone, len(splits.classes), cfg.pretrained, cfg.weights,
-                                                    cfg.image_size, load_weights=resume_from is None)
+                                                    cfg.image_size, load_weights=resume_from is None,
+                                                    drop_path=cfg.drop_path)
         console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
         data_config = backbones.model_data_config(network, cfg.image_size)  # its mean, std, crop, ...
         model = Classifier(

@@ -19,6 +19,21 @@ from {{ cookiecutter.package_name }}.training.backbones import create_backbone
 from ..conftest import TINY_MODEL
 
 
+def test_drop_path_skips_residual_blocks_in_training_only() -> None:
+    """--drop-path reaches timm's stochastic depth: training forwards differ from run to run, evaluation
+    ones do not (predict and export see the whole network); 0 builds no DropPath at all."""
+    # efficientnet_lite0, the default: the tiny test model has no residual blocks to skip.
+    model, _ = create_backbone("efficientnet_lite0", 3, pretrained=False, drop_path=0.5)
+    images = torch.randn(8, 3, 32, 32)
+    torch.manual_seed(0)
+    model.train()
+    assert not torch.equal(model(images), model(images))
+    model.eval()
+    assert torch.equal(model(images), model(images))
+    plain, _ = create_backbone("efficientnet_lite0", 3, pretrained=False)
+    assert not any(isinstance(m, timm.layers.DropPath) for m in plain.modules())
+
+
 def test_weights_file_loads_the_backbone_and_makes_a_new_head(tmp_path: Path) -> None:
     """--weights copies every backbone tensor from the file; the head is new, sized for our classes."""
     source = timm.create_model(TINY_MODEL, num_classes=1000)

@@ -33,36 +33,42 @@ def check_backbone_name(name: str) -> None:
     raise UserError(f"timm has no model called '{name}'.{hint}")
 
 
-def build_network(name: str, num_classes: int, image_size: int | None = None, pretrained: bool = False) -> nn.Module:
-    """``timm.create_model``, built for ``image_size`` where the architecture needs to know it.
+def build_network(name: str, num_classes: int, image_size: int | None = None, pretrained: bool = False,
+                  drop_path: float = 0.0) -> nn.Module:
+    """``timm.create_model``, built for ``image_size`` where the architecture needs to know it, with
+    ``drop_path``: the chance that training skips each residual block (stochastic depth; none when 0).
 
     Vision transformers cut images into a fixed grid of patches, so they are built for one input size
     (timm adapts pretrained weights to it); CNNs take any size and have no such argument.
     """
+    options = {"pretrained": pretrained, "num_classes": num_classes}
+    if drop_path:  # only when asked: a few timm models have no residual blocks and no such argument
+        options["drop_path_rate"] = drop_path
     try:
         if image_size is not None:
             with contextlib.suppress(TypeError):  # "unexpected keyword argument 'img_size'": a CNN
-                return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, img_size=image_size)
-        return timm.create_model(name, pretrained=pretrained, num_classes=num_classes)
+                return timm.create_model(name, img_size=image_size, **options)
+        return timm.create_model(name, **options)
     except RuntimeError:  # "Unknown model": say which names are close (a UserError), else the error as it is
         check_backbone_name(name)
         raise
 
 
 def create_backbone(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None,
-                    image_size: int | None = None, load_weights: bool = True) -> tuple[nn.Module, str]:
+                    image_size: int | None = None, load_weights: bool = True,
+                    drop_path: float = 0.0) -> tuple[nn.Module, str]:
     """Build ``name`` with a new ``num_classes`` head, starting from timm's pretrained weights or a local
     ``weights`` file. Returns the model and where its weights come from, in words. ``load_weights=False``
     (resuming: the checkpoint has the weights) skips fetching them; the source is still the run's."""
     source = weights_source(name, pretrained, weights)
     if weights and load_weights:
-        model = build_network(name, num_classes, image_size)
+        model = build_network(name, num_classes, image_size, drop_path=drop_path)
         load_weights_file(model, weights)  # the backbone's tensors; the new head stays as it is
     elif pretrained and load_weights:
         with pretrained_download(name):  # offline, this fails at once and says what to do instead
-            model = build_network(name, num_classes, image_size, pretrained=True)
+            model = build_network(name, num_classes, image_size, pretrained=True, drop_path=drop_path)
     else:
-        model = build_network(name, num_classes, image_size)
+        model = build_network(name, num_classes, image_size, drop_path=drop_path)
     return model, source
 
 
