@@ -81,7 +81,7 @@ README_ROWS = {
 
 def test_the_generated_readme_quotes_the_committed_matrix() -> None:
     root = Path(__file__).resolve().parents[1]
-    summary = json.loads((root / "benchmarks" / "recipe-2026-12-02-both.json").read_text())["summary"]
+    summary = json.loads((root / "benchmarks" / "recipe-2026-12-03-head-scored.json").read_text())["summary"]
     means = {(c["dataset"], c["size"]): (c["template"]["mean"], c["fastai"]["mean"]) for c in summary}
     assert all(c["wins"] for c in summary)
     readme = (root / "{{cookiecutter.project_slug}}" / "README.md").read_text(encoding="utf-8")
