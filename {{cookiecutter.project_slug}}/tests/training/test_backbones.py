@@ -32,6 +32,8 @@ def test_drop_path_skips_residual_blocks_in_training_only() -> None:
     assert torch.equal(model(images), model(images))
     plain, _ = create_backbone("efficientnet_lite0", 3, pretrained=False)
     assert not any(isinstance(m, timm.layers.DropPath) for m in plain.modules())
+    with pytest.raises(UserError, match="--drop-path"):  # a model without residual blocks: one clear line
+        create_backbone("inception_v3", 3, pretrained=False, drop_path=0.2)
 
 
 def test_weights_file_loads_the_backbone_and_makes_a_new_head(tmp_path: Path) -> None:

@@ -52,6 +52,10 @@ def build_network(name: str, num_classes: int, image_size: int | None = None, pr
     except RuntimeError:  # "Unknown model": say which names are close (a UserError), else the error as it is
         check_backbone_name(name)
         raise
+    except TypeError as error:  # "unexpected keyword argument 'drop_path_rate'": --drop-path on such a model
+        if "drop_path_rate" in str(error):
+            raise UserError(f"{name} has no residual blocks for --drop-path to skip; leave it at 0.") from None
+        raise
 
 
 def create_backbone(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None,
