@@ -66,6 +66,8 @@ def test_out_of_range_values_are_refused() -> None:
         load_config(None, {"epochs": "2", "freeze_epochs": "3"})
     with pytest.raises(UsageError, match="drop_path"):
         load_config(None, {"drop_path": "1.5"})
+    assert load_config(None, {"drop_path": "auto"}).drop_path == "auto"
+    assert load_config(None, {"drop_path": "0.1"}).drop_path == 0.1
 
 
 def test_unknown_flag_suggests_the_closest_flag(capsys) -> None:

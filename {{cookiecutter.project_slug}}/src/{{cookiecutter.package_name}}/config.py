@@ -50,7 +50,8 @@ class Config:
     weight_decay: float = _setting(0.01, "training", "AdamW weight decay")
     warmup_fraction: float = _setting(0.1, "training", "share of each phase spent warming up the learning rate")
     label_smoothing: float = _setting(0.1, "training", "softens the targets; helps with noisy labels")
-    drop_path: float = _setting(0.0, "training", "chance that training skips each residual block (0: never)")
+    drop_path: float | str = _setting(AUTO, "training", "chance that training skips each residual block: "
+                                      "auto (0.2 from 224 px up, else 0), 0 (never) or a number")
     flip: bool = _setting(True, "training", "mirror photos at random (and average with the mirror image "
                           "when predicting); --no-flip for digits, text, anything with a left and a right")
     balance: str = _setting(
@@ -96,7 +97,7 @@ def validate(cfg: Config) -> Config:
         (cfg.backbone_lr_factor > 0, "backbone_lr_factor must be positive"),
         (0 < cfg.layer_decay <= 1, "layer_decay must be above 0 and at most 1 (1: all layers at one rate)"),
         (0 <= cfg.label_smoothing < 1, "label_smoothing must be between 0 and 1"),
-        (0 <= cfg.drop_path < 1, "drop_path must be between 0 and 1"),
+        (cfg.drop_path == AUTO or 0 <= cfg.drop_path < 1, "drop_path must be auto or between 0 and 1"),
         (0 <= cfg.warmup_fraction < 1, "warmup_fraction must be between 0 and 1"),
         (cfg.num_nodes >= 1, "num_nodes must be at least 1"),
     ]

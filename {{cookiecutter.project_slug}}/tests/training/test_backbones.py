@@ -36,6 +36,20 @@ def test_drop_path_skips_residual_blocks_in_training_only() -> None:
         create_backbone("inception_v3", 3, pretrained=False, drop_path=0.2)
 
 
+def test_drop_path_auto_skips_blocks_from_224_px_up_only() -> None:
+    """The default, auto: stochastic depth at 224 px and above, none below; on a model without residual
+    blocks, auto quietly builds it without (only an explicit --drop-path is refused there)."""
+    def drop_paths(model: torch.nn.Module) -> list[float]:
+        return [m.drop_prob for m in model.modules() if isinstance(m, timm.layers.DropPath)]
+
+    large, _ = create_backbone("efficientnet_lite0", 3, pretrained=False, image_size=224, drop_path="auto")
+    assert drop_paths(large) and max(drop_paths(large)) == pytest.approx(0.2, abs=0.02)  # timm ramps it up to 0.2
+    small, _ = create_backbone("efficientnet_lite0", 3, pretrained=False, image_size=128, drop_path="auto")
+    assert drop_paths(small) == []
+    plain, _ = create_backbone("inception_v3", 3, pretrained=False, image_size=299, drop_path="auto")
+    assert plain.num_classes == 3
+
+
 def test_weights_file_loads_the_backbone_and_makes_a_new_head(tmp_path: Path) -> None:
     """--weights copies every backbone tensor from the file; the head is new, sized for our classes."""
     source = timm.create_model(TINY_MODEL, num_classes=1000)
