@@ -78,3 +78,20 @@ def test_colour_jitter_varies_per_image_within_its_strength() -> None:
     brightness = jittered.mean(dim=(1, 2, 3)) / (128 / 255)
     assert 0.79 < brightness.min() < 0.85 and 1.15 < brightness.max() < 1.21
     assert jittered.flatten(1).std(1).max() < 1e-3  # one factor per image, not per pixel
+
+
+def test_evaluation_sees_the_whole_photo_edge_to_edge() -> None:
+    """Validation, predict and export resize a square photo to the image size without cutting its
+    border off (timm's ImageNet crop would drop the outer eighth): its corner pixels arrive intact."""
+    import timm
+
+    from {{ cookiecutter.package_name }}.training.backbones import model_data_config
+
+    from .conftest import TINY_MODEL
+
+    config = model_data_config(timm.create_model(TINY_MODEL, num_classes=2), 64)
+    pixels = np.zeros((96, 96, 3), np.uint8)
+    pixels[:6, :6] = pixels[-6:, -6:] = 255  # white corners, 6 px of 96: 4 px at 64 px
+    image = build_transforms(config, training=False)(Image.fromarray(pixels))
+    assert image.shape == (3, 64, 64)
+    assert image[:, 0, 0].min() > 200 and image[:, -1, -1].min() > 200 and image[:, 32, 32].max() == 0

@@ -18,7 +18,7 @@ class DeviceAugmentation:
     kornia draws new parameters for every image of the batch (torchvision's v2 transforms would give
     a whole batch the same crop), with the same rules as timm's training transform: a crop of ``scale``
     of the square's area with a width/height in ``ratio``, then resized to ``size`` (the model's input).
-    The squares are only a little bigger than that, so resampling them needs no anti-aliasing.
+    The squares are that size (a crop is enlarged by at most a third), so resampling needs no anti-aliasing.
 
     A plain object, not a submodule of the model: when Lightning moves the model to the GPU, kornia
     keeps drawing its random numbers on the CPU and sends them over without making the CPU wait for

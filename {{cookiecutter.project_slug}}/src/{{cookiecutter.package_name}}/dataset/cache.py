@@ -3,8 +3,8 @@
 Decoding a JPEG or PNG costs more than everything else the loader does, and on a laptop the same CPU
 cores also train the model. So when the whole dataset fits in a modest amount of memory, every image
 is decoded once and kept as uint8, already in the fixed shape its DataLoader hands out: training
-images as squares of side ``cache_side`` (= image size / crop ratio, a little more than the random
-crops need, see ``square``), validation images exactly as predict prepares them.
+images as squares of side ``cache_side`` (image size / crop ratio: the image size itself with the
+template's crop ratio of 1, see ``square``), validation images exactly as predict prepares them.
 
 Batches are then plain stacks of cached pixels: the random crop, flip and colour jitter run later,
 on the whole batch on the device (``data.train_augmentation``).

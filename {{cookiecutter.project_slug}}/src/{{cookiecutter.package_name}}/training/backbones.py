@@ -96,9 +96,14 @@ def create_backbone(name: str, num_classes: int, pretrained: bool = True, weight
 
 
 def model_data_config(model: nn.Module, image_size: int) -> dict[str, Any]:
-    """Preprocessing the backbone was pretrained with (mean, std, interpolation, crop) at our size."""
+    """Preprocessing the backbone was pretrained with (mean, std, interpolation) at our size, looking at
+    the whole square."""
     config = timm.data.resolve_model_data_config(model)
     config["input_size"] = (3, image_size, image_size)
+    # Validation, predict and export see the whole centre square of a photo, as training's random crops
+    # (75-100% of it) do. timm's ImageNet setting (crop_pct 0.875) would cut its outer eighth off all
+    # round; against fastai, which keeps it, that cost 224 px photo crops 0.78 instead of 0.81 (5 seeds).
+    config["crop_pct"] = 1.0
     return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items()}
 
 
