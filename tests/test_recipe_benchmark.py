@@ -117,6 +117,7 @@ def test_the_generated_readme_quotes_the_committed_224_px_cells_and_the_cell_not
     assert " ".join(f"photo crops at 128 px, where its worst seed of five got {photos} of 80 photos fewer right "
                     f"than fastai's worst (mean {mean})".split()) in " ".join(readme.split())
 
+
 def test_fastai_from_pairs_each_new_template_run_with_the_same_cells_earlier_fastai_run(tmp_path: Path) -> None:
     earlier = runs([0.1, 0.2], [0.5, 0.6])
     (tmp_path / "earlier.json").write_text(json.dumps({"runs": earlier}))

@@ -2,7 +2,7 @@
 
 ``training/backbones.py`` builds any timm model with a fresh head sized for your classes, starting from
 pretrained weights (``create_backbone``: downloaded by name, or a local file; ``--drop-path`` makes
-training skip residual blocks at random, off by default). ``Classifier`` is the
+training skip residual blocks at random, from 224 px up by default). ``Classifier`` is the
 LightningModule: it normalises batches on the device, then fine-tunes in two phases:
 
 1. Head only (``freeze_epochs``): the pretrained backbone is frozen and only computes features; at
