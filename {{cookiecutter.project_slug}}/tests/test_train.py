@@ -178,6 +178,23 @@ def test_frozen_epochs_train_only_the_head() -> None:
     assert network.conv_stem.weight.grad is None and network.get_classifier().weight.grad is not None
 
 
+def test_a_fine_tuning_epoch_leaves_the_plain_average_of_its_batches_in_batchnorm() -> None:
+    """Evaluation uses the statistics of this epoch's batches, each counted once: not the ImageNet ones
+    the layer started with, and not mostly the last few batches (a moving average's weakness)."""
+    network = timm.create_model(TINY_MODEL, num_classes=3)
+    model = Classifier(network, TINY_MODEL, list(CLASSES), model_data_config(network, 32), freeze_epochs=0)
+    batch_norm = network.bn1
+    batch_norm.running_mean.fill_(5.0)  # statistics from before, e.g. ImageNet's
+    batch_means = []
+    batch_norm.register_forward_hook(lambda module, inputs, output: batch_means.append(inputs[0].mean((0, 2, 3))))
+    model.train()
+    model.on_train_epoch_start()  # epoch 0, nothing frozen: fine-tuning
+    for shift in (0.0, 1.0, 2.0, 3.0):
+        model(torch.randn(4, 3, 32, 32) + shift)
+    expected = torch.stack(batch_means).mean(0).detach()
+    assert torch.allclose(batch_norm.running_mean, expected, atol=1e-5)
+
+
 def test_python_dash_m_and_the_console_script_both_answer() -> None:
     """`python -m {{ cookiecutter.package_name }} --help` works (the console script calls the same main)."""
     done = subprocess.run([sys.executable, "-m", "{{ cookiecutter.package_name }}", "train", "--help"],
