@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import timm
 import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.data import build_transforms, images_to_float, train_augmentation
+from {{ cookiecutter.package_name }}.training.backbones import model_data_config
+
+from .conftest import TINY_MODEL
 
 
 def coordinates(side: int) -> Image.Image:
@@ -83,12 +87,6 @@ def test_colour_jitter_varies_per_image_within_its_strength() -> None:
 def test_evaluation_sees_the_whole_photo_edge_to_edge() -> None:
     """Validation, predict and export resize a square photo to the image size without cutting its
     border off (timm's ImageNet crop would drop the outer eighth): its corner pixels arrive intact."""
-    import timm
-
-    from {{ cookiecutter.package_name }}.training.backbones import model_data_config
-
-    from .conftest import TINY_MODEL
-
     config = model_data_config(timm.create_model(TINY_MODEL, num_classes=2), 64)
     pixels = np.zeros((96, 96, 3), np.uint8)
     pixels[:6, :6] = pixels[-6:, -6:] = 255  # white corners, 6 px of 96: 4 px at 64 px
