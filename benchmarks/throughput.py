@@ -21,8 +21,11 @@ each and the median single step are reported as well.
 The ratios template/synthetic and template/plain_loop are the point: they hold across machines
 when absolute times do not. Run it, e.g. on 2 CPU cores or on a GPU:
 
-    taskset -c 0,1 python benchmarks/throughput.py --device cpu --json cpu.json
+    taskset -c 0,1 python benchmarks/throughput.py --device cpu
     python benchmarks/throughput.py --device cuda --backbone resnet50 --image-size 224 --batch-size 128
+
+The figures go to benchmarks/throughput-cpu.json (or -cuda.json; ``--json`` to choose): the latest
+run under one name, git keeps the earlier ones. benchmarks/gpu.sh runs every GPU row in one command.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import datetime
 import importlib
 import json
 import statistics
@@ -39,7 +43,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tools"))  # sample_data.py: the images, built offline
 
 from sample_data import write_digits  # noqa: E402
 
@@ -278,7 +282,8 @@ def main() -> None:
                         "the other three; the first of each (on a CPU: the first unfrozen) warms up")
     parser.add_argument("--num-workers", default="auto")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network in all four")
-    parser.add_argument("--json", type=Path, help="also write the figures and settings to this file")
+    parser.add_argument("--json", type=Path, help="write the figures and settings here "
+                        "(default: benchmarks/throughput-DEVICE.json)")
     args = parser.parse_args()
     cuda = args.device == "cuda"
     per_class = args.per_class or (None if cuda else 80)
@@ -346,7 +351,7 @@ def main() -> None:
             "backbone": args.backbone, "image_size": args.image_size, "batch_size": args.batch_size,
             "precision": plan.precision, "threads": torch.get_num_threads(), "num_workers": plan.num_workers,
             "channels_last": plan.channels_last, "train_images": len(splits.train), "compile": plan.compile,
-            "torch": torch.__version__,
+            "torch": torch.__version__, "date": datetime.date.today().isoformat(),
         }
         if cuda:
             result["settings"]["gpu_peak_memory_gib"] = {
@@ -354,8 +359,8 @@ def main() -> None:
             }
 
     print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    out = args.json or ROOT / "benchmarks" / f"throughput-{args.device}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

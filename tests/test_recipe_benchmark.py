@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tools")]
 
 import recipe  # noqa: E402
 from sample_data import RECIPE_DATASETS  # noqa: E402
@@ -79,12 +80,26 @@ README_ROWS = {
 }
 
 
+def committed() -> dict:
+    """benchmarks/recipe.json: the latest run of every cell with the default recipe."""
+    return json.loads((ROOT / "benchmarks" / "recipe.json").read_text(encoding="utf-8"))
+
+
+def test_the_committed_summary_is_the_summary_of_its_runs_and_names_no_machine_path() -> None:
+    results = committed()
+    assert results["summary"] == recipe.summarise(results["runs"])
+    assert all(cell["wins"] for cell in results["summary"])
+    text = (ROOT / "benchmarks" / "recipe.json").read_text(encoding="utf-8")
+    assert '"/' not in text and ":\\\\" not in text  # no absolute path of the machine it ran on
+
+
 def test_the_generated_readme_quotes_the_committed_matrix() -> None:
-    root = Path(__file__).resolve().parents[1]
-    summary = json.loads((root / "benchmarks" / "recipe-2026-12-03-batchnorm-average.json").read_text())["summary"]
+    # The generated README quotes the first three seeds (0-2) of every 64 and 128 px cell.
+    first = [r for r in committed()["runs"] if r["seed"] <= 2 and r["size"] in (64, 128)]
+    summary = recipe.summarise(first)
     means = {(c["dataset"], c["size"]): (c["template"]["mean"], c["fastai"]["mean"]) for c in summary}
-    assert len(means) == 10 and all(c["wins"] for c in summary)
-    readme = (root / "{{cookiecutter.project_slug}}" / "README.md").read_text(encoding="utf-8")
+    assert len(means) == 10 and all(c["wins"] and c["seeds"] == 3 for c in summary)
+    readme = (ROOT / "{{cookiecutter.project_slug}}" / "README.md").read_text(encoding="utf-8")
     rows = {
         cells[0]: cells[3:5]
         for line in readme.splitlines()
@@ -97,25 +112,42 @@ def test_the_generated_readme_quotes_the_committed_matrix() -> None:
 
 
 def test_the_generated_readme_quotes_the_committed_224_px_and_5_seed_cells() -> None:
-    root = Path(__file__).resolve().parents[1]
-    summary = json.loads((root / "benchmarks" / "recipe-2026-12-03-batchnorm-average-224.json").read_text())["summary"]
-    cells = {c["dataset"]: c for c in summary}
+    summary = committed()["summary"]
+    cells = {c["dataset"]: c for c in summary if c["size"] == 224}
     assert (cells["textures"]["wins"], cells["photo-crops"]["wins"]) == (True, True)
     assert cells["photo-crops"]["seeds"] == 5
-    readme = " ".join((root / "{{cookiecutter.project_slug}}" / "README.md").read_text(encoding="utf-8").split())
+    readme = " ".join((ROOT / "{{cookiecutter.project_slug}}" / "README.md").read_text(encoding="utf-8").split())
     textures, crops = (
         "{:.2f} / {:.2f}".format(cells[name]["template"]["mean"], cells[name]["fastai"]["mean"])
         for name in ("textures", "photo-crops")
     )
     assert f"won the texture patches ({textures}) and the photo crops ({crops}, 5 seeds)" in readme
-    name = "recipe-2026-12-03-photo-crops-5-seeds-batchnorm-average.json"
-    five = {c["size"]: c for c in json.loads((root / "benchmarks" / name).read_text())["summary"]}
+    five = {c["size"]: c for c in summary if c["dataset"] == "photo-crops"}
     assert sorted(five) == [64, 128, 224] and all(c["wins"] and c["seeds"] == 5 for c in five.values())
     quoted = ", ".join(
         f"{size} px " + "{:.2f} / {:.2f}".format(five[size]["template"]["mean"], five[size]["fastai"]["mean"])
         for size in (64, 128)
     )
     assert f"photo crops over 5 seeds at every size ({quoted})" in readme
+
+
+def test_a_new_run_replaces_its_cells_earlier_run_and_keeps_the_other_tools(tmp_path: Path) -> None:
+    earlier = runs([0.5, 0.6], [0.4, 0.45])
+    new = [{"dataset": "d", "size": 64, "seed": 1, "template": {"val_acc": 0.9, "seconds": 20}},
+           {"dataset": "d", "size": 128, "seed": 0, "template": {"val_acc": 0.7, "seconds": 40}}]
+    merged = recipe.merge(earlier, new)
+    cells = {(r["size"], r["seed"]): r for r in merged}
+    assert len(merged) == 3
+    assert cells[(64, 0)] == earlier[0]  # not run again: as it was
+    assert cells[(64, 1)]["template"]["val_acc"] == 0.9 and cells[(64, 1)]["fastai"] == earlier[1]["fastai"]
+    assert "fastai" not in cells[(128, 0)]
+    # A file of other settings is refused before anything runs.
+    path = tmp_path / "recipe.json"
+    settings = {"backbone": "b", "epochs": 5, "batch_size": 32, "template_args": "", "accelerator": "cpu"}
+    path.write_text(json.dumps({"settings": settings, "runs": earlier}))
+    recipe.check_same_settings(path, settings)
+    with pytest.raises(SystemExit, match="--drop-path 0.1"):
+        recipe.check_same_settings(path, {**settings, "template_args": "--drop-path 0.1"})
 
 
 def test_fastai_from_pairs_each_new_template_run_with_the_same_cells_earlier_fastai_run(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 ``digits``: scikit-learn's 1,797 handwritten digits (8x8 scans that ship inside the installed
 scikit-learn package), upscaled and written as PNG files in the class-per-folder convention:
 ``OUT/train/<digit>/*.png``. Used by ``make quickstart`` and the benchmarks.
+The benchmarks' other datasets are further down: the recipe benchmark's five (``RECIPE_DATASETS``)
+and a folder the size of Oxford-IIIT Pet (``write_pets_sized``).
 
-    python benchmarks/sample_data.py digits data/digits [--size 32] [--per-class N]
+    python tools/sample_data.py digits data/digits [--size 32] [--per-class N]
 """
 
 from __future__ import annotations
@@ -45,13 +47,16 @@ def write_digits(out: Path, size: int = 32, per_class: int | None = None) -> Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=["digits"])
+    parser.add_argument("dataset", choices=["digits", "pets-sized"])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--size", type=int, default=32, help="digits: side in pixels")
     parser.add_argument("--per-class", type=int, default=None)
     args = parser.parse_args()
-    path = write_digits(args.out, args.size, args.per_class)
-    print(f"Wrote the digits dataset to {path}/train/<digit>/")
+    if args.dataset == "pets-sized":
+        path = write_pets_sized(args.out, per_class=args.per_class or 100)
+    else:
+        path = write_digits(args.out, args.size, args.per_class)
+    print(f"Wrote the {args.dataset} dataset to {path}/train/<class>/")
 
 
 if __name__ == "__main__":
@@ -161,6 +166,39 @@ def write_photo_crops(out: Path, size: int, per_class: tuple[int, int] = (8, 5),
     for name, photo in _photos().items():
         _save(_crops(photo, (0, 0, 0.6, 1), per_class[0], size, rng), out / "train" / name)
         _save(_crops(photo, (0.6, 0, 1, 1), per_class[1], size, rng, (0.3, 0.4)), out / "val" / name, 1000)
+    return out
+
+
+def write_pets_sized(out: Path, classes: int = 37, per_class: int = 100, size: tuple[int, int] = (500, 375),
+                     seed: int = 0) -> Path:
+    """A folder the size of Oxford-IIIT Pet (37 classes, 3,700 JPEGs of 500x375): for timing a whole run,
+    not for accuracy. Each image is a random crop of one of the sixteen photos, so it decodes like a photo."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = Path(out)
+    if (out / ".complete").exists():
+        return out
+    sources = list(_photos().values())
+    rng = np.random.default_rng(seed)
+    jobs = []
+    for label in range(classes):
+        folder = out / "train" / f"class_{label:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            photo = sources[int(rng.integers(len(sources)))]
+            width, height = photo.size
+            side = rng.uniform(0.4, 1.0)
+            box_w, box_h = max(8, int(width * side)), max(8, int(height * side))
+            x, y = int(rng.integers(0, width - box_w + 1)), int(rng.integers(0, height - box_h + 1))
+            jobs.append((photo, (x, y, x + box_w, y + box_h), folder / f"{index:04d}.jpg"))
+
+    def write(job) -> None:
+        photo, box, path = job
+        photo.crop(box).resize(size, Image.BILINEAR).save(path, quality=90)
+
+    with ThreadPoolExecutor() as pool:  # Pillow releases the GIL while it resizes and encodes
+        list(pool.map(write, jobs))
+    (out / ".complete").touch()
     return out
 
 
