@@ -11,12 +11,11 @@ COMMON_FLAGS := --data data/digits --accelerator cpu --name quickstart
 # With internet (or WEIGHTS): fine-tune a pretrained efficientnet_lite0 with the project's recipe. The digits
 # are 8x8 scans, far from ImageNet's photos, so every layer learns at the full rate (--layer-decay 1) and at
 # three times the photo default (--lr 0.006), and nothing is mirrored (--no-flip: a mirrored 3 is not a 3).
-# 99.2% on 2 CPU cores in 43-50 s, as accurate as the scratch fallback and a little faster (the old recipe
-# reached 28%; the earlier 96 px, 4 epochs, flips on: 97.2%). benchmarks/README.md has the table.
+# How these were chosen, and what they reach: benchmarks/README.md, "The quickstart".
 PRETRAINED_FLAGS := --backbone efficientnet_lite0 --image-size 72 --epochs 4 --batch-size 32 --layer-decay 1 \
                     --lr 0.006 --no-flip \
                     $(if $(WEIGHTS),--weights $(abspath $(WEIGHTS)))
-# Offline: a small ResNet from scratch learns the digits well (99.2% here, in 46-54 s on 2 cores).
+# Offline: a small ResNet from scratch learns the digits well.
 SCRATCH_FLAGS := --backbone resnet18 --image-size 32 --epochs 8 --batch-size 64 --no-pretrained --freeze-epochs 0 \
                  --lr 0.003 --backbone-lr-factor 1
 # train's exit code when pretrained weights cannot be had (no internet, nothing cached).
@@ -32,7 +31,7 @@ quickstart: $(BIN)/python
 	$(BIN)/pip install -q cookiecutter scikit-learn
 	$(BIN)/cookiecutter --no-input -f -o $(BUILD) .
 	$(BIN)/pip install -q -e $(PROJECT)
-	$(BIN)/python benchmarks/sample_data.py digits $(PROJECT)/data/digits
+	$(BIN)/python tools/sample_data.py digits $(PROJECT)/data/digits
 	rm -rf $(PROJECT)/runs/quickstart
 	@# With internet (or WEIGHTS) this fine-tunes pretrained weights; offline it says so and trains from scratch.
 	cd $(PROJECT) && { $(BIN)/pet-classifier train $(COMMON_FLAGS) $(PRETRAINED_FLAGS); code=$$?; \
@@ -66,7 +65,7 @@ test-fast: $(BIN)/python
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(BIN)/python
-	$(BIN)/ruff check tests benchmarks
+	$(BIN)/ruff check tests benchmarks tools
 
 clean:
 	rm -rf $(BUILD) .pytest_cache
