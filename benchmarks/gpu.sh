@@ -55,18 +55,20 @@ mkdir -p "$WORK/logs" "$WORK/results"
 if [ "$QUICK" = 1 ]; then JSON=${GPU_SH_JSON:-$WORK/gpu.json}; else JSON=${GPU_SH_JSON:-$ROOT/benchmarks/gpu.json}; fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 
-# Set-up: the carried wheels, where a package is missing.
-if ! "$PY" -c "import kornia, cookiecutter" 2>/dev/null; then
-    if compgen -G ".gpu/wheels/*.whl" >/dev/null; then
-        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$WORK/site" .gpu/wheels/*.whl \
-            || echo "gpu.sh: installing .gpu/wheels failed" >&2
-        export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
-    fi
-    "$PY" -c "import kornia, cookiecutter" \
-        || echo "gpu.sh: kornia or cookiecutter is missing: run 'bash benchmarks/gpu.sh --prepare' where pip works, and carry .gpu" >&2
+# Set-up: the carried wheels, where a package is missing; then torch's version and the device's name.
+HAS="import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('kornia', 'cookiecutter')))"
+if ! "$PY" -c "$HAS" && compgen -G ".gpu/wheels/*.whl" >/dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$WORK/site" .gpu/wheels/*.whl \
+        || echo "gpu.sh: installing .gpu/wheels failed" >&2
+    export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-if [ "$DEVICE" = cuda ] && ! "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
-    echo "gpu.sh: $PY's torch sees no CUDA GPU; every step will fail (GPU_SH_DEVICE=cpu for a dry run)" >&2
+"$PY" -c "$HAS" \
+    || echo "gpu.sh: kornia or cookiecutter is missing: run 'bash benchmarks/gpu.sh --prepare' where pip works, and carry .gpu" >&2
+GPU_SH_MACHINE=$("$PY" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU', \
+    'torch ' + torch.__version__, sep=', ')" 2>/dev/null || echo "no torch")
+export GPU_SH_MACHINE
+if [ "$DEVICE" = cuda ] && [[ "$GPU_SH_MACHINE" = CPU* || "$GPU_SH_MACHINE" = "no torch" ]]; then
+    echo "gpu.sh: $PY sees no CUDA GPU ($GPU_SH_MACHINE); every step will fail (GPU_SH_DEVICE=cpu for a dry run)" >&2
 fi
 WEIGHTS=${GPU_SH_WEIGHTS:-.gpu/lite0.pth}
 
@@ -91,6 +93,9 @@ fi
 STEP_NAMES=(throughput-resnet50 throughput-resnet50-compile throughput-lite0 wall-time recipe-224 wall-time-compile)
 declare -A LIMIT=([throughput-resnet50]=150 [throughput-resnet50-compile]=210 [throughput-lite0]=140
                   [wall-time]=120 [recipe-224]=200 [wall-time-compile]=150)
+if [ "$QUICK" = 1 ]; then  # tiny sizes, but maybe a busy CPU: the time limits are for the GPU's full sizes
+    for name in "${!LIMIT[@]}"; do LIMIT[$name]=${GPU_SH_QUICK_LIMIT:-600}; done
+fi
 declare -A COMMAND=(
     [throughput-resnet50]="$T $TSIZE --json $WORK/results/throughput-resnet50.json"
     [throughput-resnet50-compile]="$T $TSIZE --compile --json $WORK/results/throughput-resnet50-compile.json"
@@ -123,7 +128,7 @@ run_step() {
 # a run cut short still leaves what it measured.
 report() {
     "$PY" - "$WORK" "$JSON" "$DEVICE" "$QUICK" "${STEP_NAMES[@]}" <<'PYTHON'
-import datetime, json, sys
+import datetime, json, os, sys
 from pathlib import Path
 
 work, out, device, quick, names = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", sys.argv[5:]
@@ -132,13 +137,8 @@ if (work / "status.tsv").is_file():
     for line in (work / "status.tsv").read_text().splitlines():
         name, status, seconds = line.split("\t")
         done[name] = (status, int(seconds))
-settings = {"device": device, "quick": quick, "date": datetime.date.today().isoformat()}
-try:
-    import torch
-    settings["torch"] = torch.__version__
-    settings["device_name"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-except Exception as err:  # the table is printed whatever went wrong
-    settings["torch"] = f"unavailable: {err}"
+settings = {"device": device, "machine": os.environ.get("GPU_SH_MACHINE", ""), "quick": quick,
+            "date": datetime.date.today().isoformat()}
 
 
 def figures(name, result):
@@ -165,7 +165,7 @@ for name in names:
     result = json.loads(path.read_text()) if path.is_file() else None
     status, seconds = done.get(name, ("not run", 0))
     steps.append({"name": name, "status": status, "seconds": seconds, "result": result})
-lines = [f"{settings.get('device_name', device)}, torch {settings['torch']}, {settings['date']}"
+lines = [f"{settings['machine']}, {settings['date']}"
          + (" (GPU_SH_QUICK: tiny sizes, the figures mean nothing)" if quick else ""), "",
          "| step | status | s | figures |", "| --- | --- | ---: | --- |"]
 for step in steps:
