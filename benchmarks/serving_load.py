@@ -15,7 +15,7 @@ each server (the Space's ``app.py`` in a process without the project, and the pr
 It prints p50/p95 latency per phase and exits 1 if any request went unanswered or got a 5xx.
 Every loop has a fixed count and every request a timeout, so it always stops by itself.
 
-    python benchmarks/serving_load.py [--servers space demo] [--json FILE]
+    python benchmarks/serving_load.py [--servers space demo]          # -> benchmarks/serving_load.json
 """
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ def load_test(name: str, command: list[str], cwd: Path, env: dict[str, str], pho
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", nargs="+", choices=["space", "demo"], default=["space", "demo"])
-    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--json", metavar="FILE", default=str(ROOT / "benchmarks" / "serving_load.json"),
+                        help="write the figures here (default: benchmarks/serving_load.json)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="serving-load-") as tmp:

@@ -59,10 +59,6 @@ def main() -> None:
     print(f"Wrote the {args.dataset} dataset to {path}/train/<class>/")
 
 
-if __name__ == "__main__":
-    main()
-
-
 # ---- the recipe benchmark's datasets (benchmarks/recipe.py) --------------------------------------
 # Each writes OUT/train/<class>/ and OUT/val/<class>/ from real images that ship inside scikit-learn,
 # scikit-image and matplotlib, so both fastai and the template see exactly the same split. Train and
@@ -212,3 +208,7 @@ RECIPE_DATASETS = {
     "uneven-digits": lambda out, size, seed=0: write_split_digits(
         out, size, (0, 12), seed=seed, counts=[96, 64, 40, 24, 12], classes=5),
 }
+
+
+if __name__ == "__main__":
+    main()
