@@ -19,6 +19,8 @@
 #   GPU_SH_BUDGET=470        seconds for all steps, set-up included
 #   GPU_SH_PYTHON=python3    the Python that has torch (on the GPU machine: its python3)
 #   GPU_SH_JSON=FILE         where the JSON goes (default benchmarks/gpu.json; with GPU_SH_QUICK a temporary file)
+#   GPU_SH_WORK=DIR          the working folder (default: a new temporary one); an earlier run's folder with
+#                            GPU_SH_STEPS adds the steps it missed to its table (GPU_SH_STEPS=none: the table only)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -50,7 +52,7 @@ if [ "${1:-}" = "--prepare" ]; then
     exit 0
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-sh.XXXXXX")
+WORK=${GPU_SH_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/gpu-sh.XXXXXX")}
 mkdir -p "$WORK/logs" "$WORK/results"
 if [ "$QUICK" = 1 ]; then JSON=${GPU_SH_JSON:-$WORK/gpu.json}; else JSON=${GPU_SH_JSON:-$ROOT/benchmarks/gpu.json}; fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -79,7 +81,7 @@ W="$PY benchmarks/wall_time.py --accelerator $DEVICE"
 R="$PY benchmarks/recipe.py --weights $WEIGHTS --tool template --accelerator $DEVICE --json $WORK/results/recipe-224.json"
 if [ "$QUICK" = 1 ]; then
     TSIZE="--backbone test_efficientnet --image-size 64 --batch-size 8 --per-class 4 --copies 1 --epochs 3"
-    TLITE="--backbone efficientnet_lite0 --image-size 64 --batch-size 8 --per-class 4 --copies 1 --epochs 3"
+    TLITE="$TSIZE"
     WSIZE="--backbone test_efficientnet --image-size 64 --batch-size 16 --epochs 2 --per-class 4"
     RFIRST="--sizes 64 --epochs 2 --datasets textures --seeds 0"
     RMORE="--sizes 64 --epochs 2 --datasets textures --seeds 1"
@@ -105,18 +107,20 @@ declare -A COMMAND=(
     [wall-time-compile]="$W $WSIZE --compile --json $WORK/results/wall-time-compile.json"
 )
 
+SETSID=setsid
+command -v setsid >/dev/null || { SETSID=""; echo "gpu.sh: no setsid: a step's time limit ends only its first process" >&2; }
 # One step in a process group of its own, so that its time limit ends it and every process it started.
 run_step() {
     local name=$1 limit=$2 command=$3 log="$WORK/logs/$1.log" begin rc
     begin=$(date +%s)
     echo "== $name (at most ${limit} s): $command" | tee "$log"
-    setsid bash -c "$command" >>"$log" 2>&1 &
+    $SETSID bash -c "$command" >>"$log" 2>&1 &
     local pid=$!
-    setsid bash -c "sleep $limit; touch '$WORK/logs/$name.timeout'; kill -TERM -- -$pid; sleep 10; kill -KILL -- -$pid" \
-        >/dev/null 2>&1 &
+    $SETSID bash -c "sleep $limit; touch '$WORK/logs/$name.timeout'; kill -TERM -- -$pid $pid; sleep 10;
+                     kill -KILL -- -$pid $pid" >/dev/null 2>&1 &
     local watchdog=$!
     wait "$pid"; rc=$?
-    kill -- -"$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
+    kill -- -"$watchdog" "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
     local status=ok
     if [ -f "$WORK/logs/$name.timeout" ]; then status="timed out"; elif [ "$rc" != 0 ]; then status="failed (exit $rc)"; fi
     echo "$name	$status	$(( $(date +%s) - begin ))" >>"$WORK/status.tsv"
