@@ -21,6 +21,8 @@
 #   GPU_SH_JSON=FILE         where the JSON goes (default benchmarks/gpu.json; with GPU_SH_QUICK a temporary file)
 #   GPU_SH_WORK=DIR          the working folder (default: a new temporary one); an earlier run's folder with
 #                            GPU_SH_STEPS adds the steps it missed to its table (GPU_SH_STEPS=none: the table only)
+# A step not run (GPU_SH_STEPS) keeps its row from the gpu.json already there: a second call for the
+# steps that did not fit completes the table.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -92,7 +94,7 @@ else
     RFIRST="--sizes 224 --datasets textures,photo-crops --seeds 0,1,2"
     RMORE="--sizes 224 --datasets photo-crops --seeds 3,4"
 fi
-STEP_NAMES=(throughput-resnet50 throughput-resnet50-compile throughput-lite0 wall-time recipe-224 wall-time-compile)
+STEP_NAMES=(throughput-resnet50 throughput-lite0 wall-time recipe-224 throughput-resnet50-compile wall-time-compile)
 declare -A LIMIT=([throughput-resnet50]=150 [throughput-resnet50-compile]=210 [throughput-lite0]=140
                   [wall-time]=120 [recipe-224]=200 [wall-time-compile]=150)
 if [ "$QUICK" = 1 ]; then  # tiny sizes, but maybe a busy CPU: the time limits are for the GPU's full sizes
@@ -163,17 +165,26 @@ def figures(name, result):
                      for c in result["summary"])
 
 
+# A step not run this time keeps its result from the JSON already there (an earlier run's, carried along).
+earlier = {}
+if out.is_file() and not quick:
+    try:
+        earlier = {step["name"]: step for step in json.loads(out.read_text())["steps"] if step["status"] != "not run"}
+    except (ValueError, KeyError, TypeError):
+        pass
 steps = []
 for name in names:
     path = work / "results" / f"{name}.json"
     result = json.loads(path.read_text()) if path.is_file() else None
     status, seconds = done.get(name, ("not run", 0))
-    steps.append({"name": name, "status": status, "seconds": seconds, "result": result})
+    step = {"name": name, "status": status, "seconds": seconds, "result": result, "date": settings["date"]}
+    steps.append(earlier.get(name, step) if status == "not run" else step)
 lines = [f"{settings['machine']}, {settings['date']}"
          + (" (GPU_SH_QUICK: tiny sizes, the figures mean nothing)" if quick else ""), "",
          "| step | status | s | figures |", "| --- | --- | ---: | --- |"]
 for step in steps:
-    lines.append(f"| {step['name']} | {step['status']} | {step['seconds']} | {figures(step['name'], step['result'])} |")
+    status = step["status"] + (f" ({step.get('date')})" if step.get("date") not in (None, settings["date"]) else "")
+    lines.append(f"| {step['name']} | {status} | {step['seconds']} | {figures(step['name'], step['result'])} |")
 table = "\n".join(lines)
 out.write_text(json.dumps({"settings": settings, "steps": steps}, indent=2) + "\n", encoding="utf-8")
 (work / "gpu.md").write_text(table + "\n", encoding="utf-8")

@@ -32,6 +32,11 @@ def test_the_table_and_json_come_from_each_steps_result_and_status(tmp_path: Pat
         "train_images_per_s": 1700.0}))
     (work / "status.tsv").write_text("throughput-resnet50\tok\t95\nthroughput-resnet50-compile\ttimed out\t210\n"
                                      "wall-time\tok\t50\nrecipe-224\tok\t150\n")
+    # The gpu.json already there (an earlier call's): its row of a step not run this time stays.
+    throughput = json.loads((ROOT / "benchmarks" / "throughput-cpu.json").read_text(encoding="utf-8"))
+    (tmp_path / "gpu.json").write_text(json.dumps({"steps": [
+        {"name": "throughput-lite0", "status": "ok", "seconds": 80, "result": throughput, "date": "2026-12-01"},
+        {"name": "wall-time", "status": "ok", "seconds": 60, "result": None, "date": "2026-12-01"}]}))
     env = {**os.environ, "GPU_SH_WORK": str(work), "GPU_SH_STEPS": "none", "GPU_SH_DEVICE": "cpu",
            "GPU_SH_PYTHON": sys.executable, "GPU_SH_JSON": str(tmp_path / "gpu.json"), "OUT": str(out)}
 
@@ -43,11 +48,15 @@ def test_the_table_and_json_come_from_each_steps_result_and_status(tmp_path: Pat
     assert "loader 81,947" in rows["throughput-resnet50"]
     assert "template/synthetic **0.99**, template/plain_loop 0.99" in rows["throughput-resnet50"]
     assert "| timed out | 210 |" in rows["throughput-resnet50-compile"]
-    assert "| not run |" in rows["throughput-lite0"]
+    assert "| ok (2026-12-01) | 80 |" in rows["throughput-lite0"]  # from the earlier call
+    assert "| not run |" in rows["wall-time-compile"]
     assert "start to exit 40 s, fit 32 s: **1.25x**" in rows["wall-time"]
     assert "photo-crops 224 px, 5 seeds: 0.815 mean / 0.750 worst" in rows["recipe-224"]
     saved = json.loads((tmp_path / "gpu.json").read_text(encoding="utf-8"))
-    assert [step["status"] for step in saved["steps"]] == ["ok", "timed out", "not run", "ok", "ok", "not run"]
+    assert [(step["name"], step["status"]) for step in saved["steps"]] == [
+        ("throughput-resnet50", "ok"), ("throughput-lite0", "ok"), ("wall-time", "ok"), ("recipe-224", "ok"),
+        ("throughput-resnet50-compile", "timed out"), ("wall-time-compile", "not run")]
+    assert saved["steps"][2]["seconds"] == 50  # run this time: this run's row, not the earlier one
     assert saved["steps"][0]["result"]["template"] == 59.1
     # What comes back from the device machine: the JSON, the table and the logs, in $OUT.
     assert json.loads((out / "gpu.json").read_text(encoding="utf-8")) == saved
