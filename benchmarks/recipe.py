@@ -134,7 +134,9 @@ def run_cell(args, work: Path, project: Path, package: str, dataset: str, size: 
         )
         result["fastai"] = {**json.loads(out.read_text()), "seconds": round(seconds, 1)}
     if args.tool in ("both", "template"):
-        env = {**os.environ, "PYTHONPATH": str(project / "src")}
+        # The project's src/ first; a PYTHONPATH already set (gpu.sh's carried packages) stays behind it.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project / "src"),
+                                                                        os.environ.get("PYTHONPATH")]))}
         runs = work / "runs"
         seconds = timed(
             [sys.executable, "-m", package, "train", "--data", str(data), "--backbone", args.backbone,
