@@ -22,8 +22,8 @@ from {{ cookiecutter.package_name }}.sharing.parity import check_parity, load_bu
 
 from ..conftest import CLASSES, run_cli
 
-pytest.importorskip("onnxruntime", reason="export needs: pip install -e .[export]")
-pytest.importorskip("onnxscript", reason="export needs: pip install -e .[export]")
+pytest.importorskip("onnxruntime", reason='export needs: pip install -e ".[export]"')
+pytest.importorskip("onnxscript", reason='export needs: pip install -e ".[export]"')
 
 
 @pytest.fixture(scope="module")
@@ -171,4 +171,4 @@ def test_export_asks_for_data_when_the_dataset_moved(trained_run: Path, tmp_path
 def test_a_missing_extra_names_the_pip_command(trained_run: Path, tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if it were not installed
     assert run_cli("export", str(trained_run), "--output", str(tmp_path / "out")) == 1
-    assert "pip install -e .[export]" in capsys.readouterr().err
+    assert 'pip install -e ".[export]"' in capsys.readouterr().err
