@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -154,6 +155,17 @@ def test_torchscript_export_passes_the_same_check(trained_run: Path, tmp_path: P
     classifier = load_classifier(trained_run, accelerator="cpu")
     report = export(classifier, "torchscript", str(tmp_path / "ts"), parity_images=8, latency_runs=3)
     assert report.passed and (tmp_path / "ts" / "model.pt").is_file()
+
+
+def test_the_printed_command_pastes_whole_into_a_shell(trained_run: Path, tmp_path: Path, capsys):
+    """A bundle folder with a space and brackets (a file pattern to zsh, a style to rich) is printed whole,
+    and the "try:" command reads back, as a shell splits it, as predict.py and a real photo."""
+    folder = tmp_path / "my [best] model"
+    export(load_classifier(trained_run, accelerator="cpu"), "onnx", str(folder), parity_images=2, latency_runs=1)
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Bundle ready"))
+    assert str(folder) in line
+    argv = shlex.split(line.split("(try: ", 1)[1].rsplit(")", 1)[0])
+    assert argv[:2] == ["python", str(folder / "predict.py")] and Path(argv[2]).is_file() and len(argv) == 3
 
 
 def test_export_will_not_write_into_a_folder_of_other_files(trained_run: Path, tmp_path: Path, capsys):
