@@ -21,7 +21,7 @@ SCRATCH_FLAGS := --backbone resnet18 --image-size 32 --epochs 8 --batch-size 64 
 # train's exit code when pretrained weights cannot be had (no internet, nothing cached).
 NO_WEIGHTS_EXIT := 3
 
-.PHONY: quickstart test test-fast lint clean project-deps
+.PHONY: quickstart test test-fast test-floors run-floors lint clean project-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,28 @@ project-deps: $(BIN)/python
 	$(BIN)/pip install -q "$(abspath $(BUILD))/deps/pet-classifier[all,dev]"
 	$(BIN)/pip uninstall -q -y pet-classifier
 
+# Everything with today's releases, then the generated project's fast tests with the oldest ones it allows.
 test: project-deps
 	$(BIN)/python -m pytest
+	$(MAKE) run-floors
+
+# The generated project's fast tests in a fresh venv where every direct dependency is at the floor its
+# pyproject.toml declares (tools/floors.py reads them from the baked file, so they cannot drift), except
+# torch and torchvision: the versions of the main venv, the one pair this machine serves.
+FLOORS_VENV := $(abspath $(BUILD))/floors-venv
+test-floors: project-deps
+	$(MAKE) run-floors
+
+# test-floors' work, once project-deps has run (make test runs it after its own tests).
+run-floors:
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/pip install -q --upgrade pip
+	$(BIN)/python tools/floors.py $(BUILD)/deps/pet-classifier/pyproject.toml --keep torch torchvision \
+	  > $(BUILD)/floors.txt
+	$(FLOORS_VENV)/bin/pip install -q -c $(BUILD)/floors.txt -e "$(abspath $(BUILD))/deps/pet-classifier[all,dev]"
+	cd $(BUILD)/deps/pet-classifier && HF_HUB_OFFLINE=1 $(FLOORS_VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  -m "not slow"
 
 test-fast: $(BIN)/python
 	$(BIN)/python -m pytest -m "not slow"

@@ -39,6 +39,7 @@ EVERY_PROJECT = {
     "tests/__init__.py", "tests/conftest.py", "tests/messy_data.py", "tests/bad_uploads.py", "tests/loopback.py",
     "tests/test_config.py", "tests/test_device.py", "tests/test_data.py", "tests/test_model.py", "tests/test_train.py",
     "tests/test_predict.py", "tests/test_gpu.py", "tests/test_imports.py", "tests/test_readme.py",
+    "tests/test_errors.py",
     "tests/dataset/__init__.py", "tests/dataset/test_files.py", "tests/dataset/test_decode.py",
     "tests/dataset/test_inspection.py", "tests/dataset/test_folders.py", "tests/dataset/test_balance.py",
     "tests/dataset/test_parallel.py", "tests/dataset/test_cache.py", "tests/dataset/test_duplicates.py",

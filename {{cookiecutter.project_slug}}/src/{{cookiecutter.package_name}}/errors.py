@@ -2,7 +2,15 @@
 
 Code anywhere in the project raises ``UserError("what is wrong; what to do")``. The command line
 catches it and prints that single line instead of a traceback, then exits with ``exit_code``.
+A message that ends in a command to paste names its paths through ``shell_quote``.
 """
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -22,3 +30,17 @@ class NoPretrainedWeights(UserError):
     such as the template's ``make quickstart`` can fall back to training from scratch."""
 
     exit_code = 3
+
+
+def shell_quote(path: str | Path) -> str:
+    """``path`` as it must be typed in a command the user pastes: as it is when plain (``runs/cats``), else
+    in double quotes, which zsh, bash, PowerShell and Windows' cmd all read (``"runs/my cats"``,
+    ``"data/[old]"``: zsh would take the brackets for a file pattern). cmd knows no single quotes, so they
+    are used only on macOS and Linux, where double quotes would not keep ``$ ` ! \\ "`` as they are."""
+    text = str(path)
+    windows = os.name == "nt"  # backslashes are the folder separator there, and no name holds a "
+    if re.fullmatch(r"[\w@%+=:,./\\-]+" if windows else r"[\w@%+=:,./-]+", text):
+        return text
+    if not windows and re.search(r'[$`!"\\]', text):
+        return shlex.quote(text)
+    return f'"{text}"'

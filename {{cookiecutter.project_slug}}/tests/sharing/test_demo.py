@@ -17,7 +17,7 @@ from .. import bad_uploads
 from ..conftest import CLASSES, run_cli
 from ..loopback import free_port, post_file
 
-pytest.importorskip("gradio", reason="the demo needs: pip install -e .[demo]")
+pytest.importorskip("gradio", reason='the demo needs: pip install -e ".[demo]"')
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 

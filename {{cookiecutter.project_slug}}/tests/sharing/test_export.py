@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,8 +23,8 @@ from {{ cookiecutter.package_name }}.sharing.parity import check_parity, load_bu
 
 from ..conftest import CLASSES, run_cli
 
-pytest.importorskip("onnxruntime", reason="export needs: pip install -e .[export]")
-pytest.importorskip("onnxscript", reason="export needs: pip install -e .[export]")
+pytest.importorskip("onnxruntime", reason='export needs: pip install -e ".[export]"')
+pytest.importorskip("onnxscript", reason='export needs: pip install -e ".[export]"')
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +157,17 @@ def test_torchscript_export_passes_the_same_check(trained_run: Path, tmp_path: P
     assert report.passed and (tmp_path / "ts" / "model.pt").is_file()
 
 
+def test_the_printed_command_pastes_whole_into_a_shell(trained_run: Path, tmp_path: Path, capsys):
+    """A bundle folder with a space and brackets (a file pattern to zsh, a style to rich) is printed whole,
+    and the "try:" command reads back, as a shell splits it, as predict.py and a real photo."""
+    folder = tmp_path / "my [best] model"
+    export(load_classifier(trained_run, accelerator="cpu"), "onnx", str(folder), parity_images=2, latency_runs=1)
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Bundle ready"))
+    assert str(folder) in line
+    argv = shlex.split(line.split("(try: ", 1)[1].rsplit(")", 1)[0])
+    assert argv[:2] == ["python", str(folder / "predict.py")] and Path(argv[2]).is_file() and len(argv) == 3
+
+
 def test_export_will_not_write_into_a_folder_of_other_files(trained_run: Path, tmp_path: Path, capsys):
     (tmp_path / "thesis.docx").write_text("precious")
     assert run_cli("export", str(trained_run), "--output", str(tmp_path)) == 1
@@ -171,4 +183,4 @@ def test_export_asks_for_data_when_the_dataset_moved(trained_run: Path, tmp_path
 def test_a_missing_extra_names_the_pip_command(trained_run: Path, tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if it were not installed
     assert run_cli("export", str(trained_run), "--output", str(tmp_path / "out")) == 1
-    assert "pip install -e .[export]" in capsys.readouterr().err
+    assert 'pip install -e ".[export]"' in capsys.readouterr().err

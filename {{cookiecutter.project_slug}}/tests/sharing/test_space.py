@@ -20,8 +20,8 @@ from .. import bad_uploads
 from ..conftest import run_cli
 from ..loopback import free_port, post_file, wait_for_page
 
-pytest.importorskip("onnxruntime", reason="export needs: pip install -e .[export]")
-pytest.importorskip("onnxscript", reason="export needs: pip install -e .[export]")
+pytest.importorskip("onnxruntime", reason='export needs: pip install -e ".[export]"')
+pytest.importorskip("onnxscript", reason='export needs: pip install -e ".[export]"')
 
 SPACE_FILES = {"app.py", "serving.py", "predict.py", "model.onnx", "labels.json", "preprocess.json", "export.json",
                "requirements.txt", "README.md"}

@@ -41,7 +41,7 @@ def add_export(commands, load) -> None:
         description="Write model, labels.json, preprocess.json, a standalone predict.py and a README to a "
         "folder, then check it against PyTorch on the run's validation images and time both. "
         "--format space adds app.py and requirements.txt: a folder ready to publish as a Hugging Face Space. "
-        "Needs: pip install -e .[export]",
+        'Needs: pip install -e ".[export]"',
     )
     parser.add_argument("run", metavar="RUN", help="the run folder to export (runs/<name>) or its .ckpt")
     parser.add_argument("--format", default="onnx", choices=["onnx", "torchscript", "space"],
@@ -70,7 +70,7 @@ def add_demo(commands, load) -> None:
     parser = commands.add_parser(
         "demo", help="a web page to try the model on your own photos (Gradio)",
         description="Start a local web demo: upload a photo, see the top classes. Also answers JSON at "
-        "POST /classify. Needs: pip install -e .[demo]",
+        'POST /classify. Needs: pip install -e ".[demo]"',
     )
     parser.add_argument("model", metavar="RUN_OR_BUNDLE", help="runs/<name>, a .ckpt file, or a folder made by export")
     parser.add_argument("--host", default="127.0.0.1",

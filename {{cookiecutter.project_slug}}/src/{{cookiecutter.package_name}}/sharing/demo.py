@@ -1,6 +1,6 @@
 """A web page to try your model on any photo, and the same predictions as JSON over HTTP.
 
-    pip install -e .[demo]
+    pip install -e ".[demo]"
     {{ cookiecutter.project_slug }} demo runs/<name>                  # open http://127.0.0.1:7860
     {{ cookiecutter.project_slug }} demo exports/<name>-onnx --port 8000
 

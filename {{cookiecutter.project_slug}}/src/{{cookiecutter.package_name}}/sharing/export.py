@@ -30,9 +30,10 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from {{ cookiecutter.package_name }}.dataset.parallel import cpu_count
-from {{ cookiecutter.package_name }}.errors import UsageError, UserError
+from {{ cookiecutter.package_name }}.errors import UsageError, UserError, shell_quote
 from {{ cookiecutter.package_name }}.sharing.extras import require
 from {{ cookiecutter.package_name }}.sharing.parity import ExportReport, check_parity, measure_latency, report_table, weights_megabytes
 from {{ cookiecutter.package_name }}.sharing.readmes import bundle_readme, measurements, space_readme
@@ -75,7 +76,7 @@ def export(classifier, fmt: str = "onnx", output: str | None = None, data: str |
     images = find_validation_images(classifier.run, data, parity_images)
     bundle = bundle_folder(classifier, fmt, output)
     console = Console(soft_wrap=True)
-    console.print(f"Exporting {classifier.describe()} to {fmt} in [bold]{bundle}[/]")
+    console.print(f"Exporting {escape(classifier.describe())} to {fmt} in [bold]{escape(str(bundle))}[/]")
 
     # 2. The bundle: model, labels, preprocessing, predict.py, README.
     example = torch.stack([classifier.load_image(images[0])] * 2)  # batch of 2: the batch axis stays free
@@ -106,11 +107,14 @@ def export(classifier, fmt: str = "onnx", output: str | None = None, data: str |
             f"max logit difference {report.max_abs_diff:.2e} > {report.tolerance:.2e}); do not use {bundle}. "
             "Try the other --format, or upgrade torch/onnx/onnxruntime."
         )
+    # Paths quoted to paste into a shell, and escaped for rich: a [ in a folder name is not a style.
     if fmt == "space":
-        console.print(f"Space ready: [bold]{bundle}[/]  (try it: cd {bundle} && pip install -r requirements.txt "
-                      f"&& python app.py; to publish it, see {bundle / 'README.md'})")
+        console.print(f"Space ready: [bold]{escape(str(bundle))}[/]  (try it: cd {escape(shell_quote(bundle))} && "
+                      f"pip install -r requirements.txt && python app.py; to publish it, see "
+                      f"{escape(str(bundle / 'README.md'))})")
     else:
-        console.print(f"Bundle ready: [bold]{bundle}[/]  (try: python {bundle / 'predict.py'} {images[0]})")
+        console.print(f"Bundle ready: [bold]{escape(str(bundle))}[/]  (try: python "
+                      f"{escape(shell_quote(bundle / 'predict.py'))} {escape(shell_quote(images[0]))})")
     return report
 
 

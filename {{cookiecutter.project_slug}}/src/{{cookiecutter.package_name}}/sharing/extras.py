@@ -13,4 +13,5 @@ def require(module: str, extra: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UserError(f"this needs the optional package {module}: pip install -e .[{extra}]") from None
+        # Quoted: zsh (macOS's shell) reads brackets in an unquoted word as a file pattern and refuses the line.
+        raise UserError(f'this needs the optional package {module}: pip install -e ".[{extra}]"') from None
