@@ -40,7 +40,7 @@ def test_messy_folder_can_still_be_trained_on(messy_report) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    ["corrupt", "truncated", "not an image", "hidden files", "non-image files", "HEIC photos", "tiny images",
+    ["corrupt", "truncated", "not an image", "hidden files", "non-image files", "tiny images",
      "empty classes",
      "exact duplicates across classes", "exact duplicates across splits", "near duplicates within a class"],
 )
@@ -54,6 +54,8 @@ def test_unreadable_files_come_with_the_decoders_reason(messy_report) -> None:
     _, report = messy_report
     assert "truncated" in problem(report, "truncated")["reasons"]["train/dog/half.jpg"]
     assert "text" in problem(report, "not an image")["reasons"]["train/dog/notes.jpg"]
+    assert "PostScript" in problem(report, "not an image")["reasons"]["train/dog/poster.jpg"]
+    assert "HEIC" in problem(report, "corrupt")["reasons"]["train/dog/IMG_0003.HEIC"]
 
 
 def test_modes_that_load_fine_are_counted_not_reported_as_errors(messy, messy_report) -> None:
