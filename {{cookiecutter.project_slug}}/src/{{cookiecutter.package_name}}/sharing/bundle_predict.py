@@ -191,7 +191,8 @@ def predict(model: Model, files: list[Path], top_k: int = 3, batch_size: int = 3
                 skipped.append((str(file), "too large for Pillow to decode safely; downscale it"))
             except (OSError, ValueError) as err:
                 heic = register_heif_opener is None and file.suffix.lower() in (".heic", ".heif")
-                skipped.append((str(file), NEEDS_HEIF if heic else f"not an image Pillow can read ({type(err).__name__})"))
+                why = NEEDS_HEIF if heic else f"not an image Pillow can read ({type(err).__name__})"
+                skipped.append((str(file), why))
         if not arrays:
             continue
         probabilities = softmax(model.logits(np.stack(arrays)))
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     skipped += unreadable
     if not rows:
         reason = f"{skipped[0][0]}: {skipped[0][1]}" if skipped else "no images found"
-        print(f"Error: nothing to predict ({reason}); pass JPEG, PNG, WebP, BMP, GIF, TIFF or HEIC photos.", file=sys.stderr)
+        print(f"Error: nothing to predict ({reason}); pass JPEG, PNG, WebP, HEIC, BMP, GIF or TIFF photos.",
+              file=sys.stderr)
         return 1
     for name, top in rows:
         print(f"{name}\t" + "  ".join(f"{label} {p:.1%}" for label, p in top))
