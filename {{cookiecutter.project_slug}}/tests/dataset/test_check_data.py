@@ -159,7 +159,7 @@ def test_train_on_the_messy_folder_uses_exactly_the_good_classes(messy, tmp_path
     for path in expected["corrupt"] + expected["truncated"] + expected["not an image"]:
         assert path in skipped
     splits = (run / "splits.csv").read_text(encoding="utf-8")
-    assert "half.jpg" not in splits and "photo ü 1.jpeg" in splits
+    assert "half.jpg" not in splits and "photo ü 1.jpeg" in splits and "IMG_0004.HEIC" in splits  # trained on
 
 
 @pytest.fixture(scope="module")
