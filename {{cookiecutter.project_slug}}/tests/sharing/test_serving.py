@@ -75,6 +75,7 @@ def test_the_readme_states_the_limits_serving_applies():
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert f"files over {serving.MAX_UPLOAD_MB} MB, over {serving.MAX_MEGAPIXELS} megapixels" in readme
     assert f"({serving.MAX_FULL_DECODE_MEGAPIXELS} for PNG, WebP and progressive JPEG" in readme
+    assert f"beyond {serving.MAX_IN_FLIGHT} requests at once the answer" in readme
 
 
 def test_an_eps_file_is_never_handed_to_ghostscript_but_refused_as_415(monkeypatch):
