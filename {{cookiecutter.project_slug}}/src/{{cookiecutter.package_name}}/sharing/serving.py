@@ -281,18 +281,19 @@ class RequestLimits:
                           "photos as files (a form upload, or Gradio's upload), not inside the request (data: URLs).")
             return await answer(send, 413, reason)
         if form:
-            body = bytearray()
+            chunks = []
             while True:  # at most ``limit`` bytes: the Content-Length was checked
                 message = await receive()
-                body += message.get("body", b"")
+                chunks.append(message.get("body", b""))
                 if message["type"] == "http.disconnect" or not message.get("more_body"):
                     break
+            body, chunks = b"".join(chunks), None  # one copy of the body is kept, not two
             boundary = re.search(r"boundary=\"?([^\";]+)", kind)
             parts = body.count(b"--" + boundary.group(1).encode("latin-1")) - 1 if boundary else 0
             if parts > MAX_FORM_PARTS:
                 return await answer(send, 413, f"This upload has {parts} files or fields; the limit is "
                                                f"{MAX_FORM_PARTS}. Send one photo at a time.")
-            receive = replay(bytes(body), receive)
+            receive, body = replay(body, receive), None  # the body lives only until the route has read it
         await self.app(scope, receive, send)
 
 
@@ -324,15 +325,13 @@ def idle_limited(receive):
 
 
 def replay(body: bytes, receive):
-    """``receive`` that gives the body already read, then passes on to the client's own."""
-    sent = False
+    """``receive`` that gives the body already read (once, then lets go of it), then passes on to the client's own."""
+    waiting = [body]
 
     async def receive_again():
-        nonlocal sent
-        if sent:
+        if not waiting:
             return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": waiting.pop(), "more_body": False}
 
     return receive_again
 
