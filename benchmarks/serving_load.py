@@ -8,11 +8,14 @@ each server (the Space's ``app.py`` in a process without the project, and the pr
     1. start it on 127.0.0.1, on a free port
     2. 50 requests at once (50 threads), then 200 one after another, each a real validation photo
     3. bad uploads (a 400-megapixel bomb, a 144-megapixel panorama, junk bytes, an animated GIF,
-       a cut-off JPEG): each must get its 4xx
+       a cut-off JPEG, an EPS file) and hostile requests (a 144-megapixel data: URL through Gradio's
+       API /gradio_api/call/predict, 1,000 files in one /gradio_api/upload): each must get its 4xx
     4. one big real photo (a 90-megapixel JPEG): 200, and how much the server's peak memory grew
     5. stop it
 
-It prints p50/p95 latency per phase and exits 1 if any request went unanswered or got a 5xx.
+It prints p50/p95 latency per phase and the server's peak memory after the 50-request burst, and
+exits 1 if any request went unanswered or got a 5xx other than 503 (busy: more requests than
+serving.MAX_IN_FLIGHT at once get 503 with Retry-After).
 Every loop has a fixed count and every request a timeout, so it always stops by itself.
 
     python benchmarks/serving_load.py [--servers space demo]          # -> benchmarks/serving_load.json
@@ -125,20 +128,31 @@ def load_test(name: str, command: list[str], cwd: Path, env: dict[str, str], pho
                                 "peak_memory_mb": round(after, 1) if after else None}
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             burst = list(pool.map(ask, [photos[i % len(photos)] for i in range(PARALLEL)]))
+        result["peak_memory_mb_after_burst"] = peak_memory_mb(process.pid)
         sequence = [ask(photos[i % len(photos)]) for i in range(SEQUENTIAL)]
         for phase, answers in (("parallel_50", burst), ("sequential_200", sequence)):
             statuses = [status for status, _ in answers]
-            result[phase] = {"requests": len(answers), "ok": statuses.count(200),
-                             "errors": len(statuses) - statuses.count(200),
+            result[phase] = {"requests": len(answers), "ok": statuses.count(200), "busy_503": statuses.count(503),
+                             "errors": len(statuses) - statuses.count(200) - statuses.count(503),
                              **percentiles([seconds for _, seconds in answers])}
         refusals = {"bomb_400mp.png": (bad.flat_png(20000, 20000), 413),
                     "panorama_144mp.jpg": (bad.jpeg_claiming(16000, 9000), 413),
                     "junk.jpg": (os.urandom(50_000), 415), "party.gif": (bad.animated_gif(), 415),
-                    "half.jpg": (bad.truncated_jpeg(), 422)}
+                    "half.jpg": (bad.truncated_jpeg(), 422), "poster.eps": (bad.eps_file(), 415)}
         result["refusals"] = {}
         for file, (data, expected) in refusals.items():
             status, seconds = ask((file, data))
             result["refusals"][file] = {"status": status, "expected": expected, "ms": round(1000 * seconds, 1)}
+        bomb = bad.gradio_payload(bad.data_url(bad.flat_png(12000, 12000)))  # made before the clock starts
+        started = time.perf_counter()
+        status = loopback.gradio_call(url, "predict", [bomb], timeout=TIMEOUT_S)[0]
+        result["refusals"]["data_url_144mp (Gradio API)"] = {"status": status, "expected": 413,
+                                                             "ms": round(1000 * (time.perf_counter() - started), 1)}
+        body, kind = loopback.multipart([(f"{i}.jpg", b"x") for i in range(1000)])
+        started = time.perf_counter()
+        status = loopback.post(url + "/gradio_api/upload", body, kind, timeout=TIMEOUT_S)[0]
+        result["refusals"]["upload_1000_files"] = {"status": status, "expected": 413,
+                                                   "ms": round(1000 * (time.perf_counter() - started), 1)}
         result["peak_memory_mb_after_all"] = peak_memory_mb(process.pid)
     finally:
         process.terminate()
@@ -190,7 +204,8 @@ def main() -> None:
         figures = results[name]
         for phase in ("parallel_50", "sequential_200"):
             f = figures[phase]
-            print(f"{name:6s} {phase:15s} {f['ok']}/{f['requests']} answered 200, {f['errors']} errors, "
+            print(f"{name:6s} {phase:15s} {f['ok']}/{f['requests']} answered 200, {f['busy_503']} busy (503), "
+                  f"{f['errors']} errors, "
                   f"p50 {f['p50_ms']} ms, p95 {f['p95_ms']} ms")
             failed |= f["errors"] > 0
         for file, refusal in figures["refusals"].items():
@@ -201,6 +216,7 @@ def main() -> None:
               f"{huge_result['ms']} ms; peak memory grew by {huge_result['peak_memory_growth_mb']} MB "
               f"(peak {huge_result['peak_memory_mb']} MB; after everything {figures['peak_memory_mb_after_all']} MB)")
         failed |= huge_result["status"] != 200
+        print(f"{name:6s} peak memory after the {PARALLEL}-request burst: {figures['peak_memory_mb_after_burst']} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     sys.exit(1 if failed else 0)

@@ -6,6 +6,7 @@ zlib, so making one never holds its pixels in memory either.
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import struct
@@ -63,3 +64,28 @@ def write(folder: Path, name: str, data: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
     return folder / name
+
+
+def eps_file() -> bytes:
+    """An Encapsulated PostScript file: Pillow would hand it to Ghostscript, a server must not even try."""
+    return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n0 0 moveto 100 100 lineto stroke\nshowpage\n"
+
+
+def heic_photo(width: int = 160, height: int = 120) -> bytes:
+    """A real HEIC photo (the iPhone's format), written by pillow-heif."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="HEIF", quality=90)
+    return buffer.getvalue()
+
+
+def data_url(data: bytes, kind: str = "image/png") -> str:
+    return f"data:{kind};base64," + base64.b64encode(data).decode("ascii")
+
+
+def gradio_payload(url: str) -> dict:
+    """What Gradio's API takes for an image given inline: no uploaded file (empty path), a ``data:`` URL."""
+    return {"path": "", "url": url, "meta": {"_type": "gradio.FileData"}}

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # the messy folder has an iPhone photo too
 
 
 def photo(seed: int, size: tuple[int, int] = (96, 72)) -> Image.Image:
@@ -62,6 +65,7 @@ def make_messy_folder(root: Path) -> dict[str, list[str]]:
     nested = train / "cat" / "2019 holiday" / "photo ü 1.jpeg"  # nested folder, spaces, unicode
     nested.parent.mkdir()
     photo(107).save(nested)
+    photo(109).save(train / "cat" / "IMG_0004.HEIC", format="HEIF")  # a real iPhone-format photo: it loads
 
     # Files that cannot be used.
     good = (train / "dog" / "dog_000.jpg").read_bytes()
@@ -71,7 +75,8 @@ def make_messy_folder(root: Path) -> dict[str, list[str]]:
     (train / "dog" / "error.png").write_text("<html><body>404 Not Found</body></html>")
     (train / "dog" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(100))
     (train / "dog" / "readme.txt").write_text("photos of my dog")
-    (train / "dog" / "IMG_0003.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))
+    (train / "dog" / "IMG_0003.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))  # a damaged one
+    (train / "dog" / "poster.jpg").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")  # never decoded
     photo(108, size=(16, 16)).save(train / "dog" / "tiny.png")
 
     # Same photo twice: in two classes, in train and val, and resized within a class.
@@ -85,12 +90,11 @@ def make_messy_folder(root: Path) -> dict[str, list[str]]:
     (train / "only_hidden" / "._IMG_0002.jpg").write_bytes(b"\x00\x05\x16\x07")
 
     return {
-        "corrupt": ["train/dog/broken.jpg"],
+        "corrupt": ["train/dog/IMG_0003.HEIC", "train/dog/broken.jpg"],
         "truncated": ["train/dog/half.jpg"],
-        "not an image": ["train/dog/error.png", "train/dog/notes.jpg"],
+        "not an image": ["train/dog/error.png", "train/dog/notes.jpg", "train/dog/poster.jpg"],
         "hidden files": ["train/dog/.DS_Store", "train/only_hidden/._IMG_0002.jpg"],
         "non-image files": ["train/dog/readme.txt"],
-        "HEIC photos": ["train/dog/IMG_0003.HEIC"],
         "tiny images": ["train/dog/tiny.png"],
         "empty classes": ["train/empty", "train/only_hidden"],
         "exact duplicates across classes": ["train/cat/cat_000.jpg", "train/dog/copied_cat.jpg"],

@@ -79,6 +79,17 @@ def test_a_text_file_named_jpg_is_refused_in_one_line(trained_run: Path, tmp_pat
     assert err.count("\n") == 1 and "holiday.jpg" in err and "Traceback" not in err
 
 
+def test_an_iphone_heic_photo_is_predicted_like_any_photo(trained_run: Path, image_folder: Path, tmp_path: Path):
+    from .bad_uploads import heic_photo
+
+    photo = tmp_path / "IMG_0001.HEIC"
+    photo.write_bytes(heic_photo())
+    out = tmp_path / "heic.csv"
+    assert run_cli("predict", str(trained_run), str(tmp_path), "--csv", str(out)) == 0
+    rows = read_csv(out)
+    assert [row["path"] for row in rows] == [str(photo)] and rows[0]["label"] in CLASSES
+
+
 def test_a_bad_file_among_good_ones_is_reported_and_skipped(trained_run: Path, image_folder: Path,
                                                            tmp_path: Path, capsys):
     good = image_folder / "train" / "fox" / "fox_001.png"

@@ -40,7 +40,7 @@ def test_messy_folder_can_still_be_trained_on(messy_report) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    ["corrupt", "truncated", "not an image", "hidden files", "non-image files", "HEIC photos", "tiny images",
+    ["corrupt", "truncated", "not an image", "hidden files", "non-image files", "tiny images",
      "empty classes",
      "exact duplicates across classes", "exact duplicates across splits", "near duplicates within a class"],
 )
@@ -54,6 +54,8 @@ def test_unreadable_files_come_with_the_decoders_reason(messy_report) -> None:
     _, report = messy_report
     assert "truncated" in problem(report, "truncated")["reasons"]["train/dog/half.jpg"]
     assert "text" in problem(report, "not an image")["reasons"]["train/dog/notes.jpg"]
+    assert "PostScript" in problem(report, "not an image")["reasons"]["train/dog/poster.jpg"]
+    assert "HEIC" in problem(report, "corrupt")["reasons"]["train/dog/IMG_0003.HEIC"]
 
 
 def test_modes_that_load_fine_are_counted_not_reported_as_errors(messy, messy_report) -> None:
@@ -65,9 +67,9 @@ def test_modes_that_load_fine_are_counted_not_reported_as_errors(messy, messy_re
 
 def test_class_table_counts_readable_images_per_split(messy_report) -> None:
     _, report = messy_report
-    assert report["classes"]["dog"] == {"train": 14, "val": 3, "test": 0, "unreadable": 4}
+    assert report["classes"]["dog"] == {"train": 14, "val": 3, "test": 0, "unreadable": 6}
     assert report["classes"]["empty"]["train"] == 0
-    assert report["images"] == 56 and report["sizes"]["smallest"] == "16x16"
+    assert report["images"] == 57 and report["sizes"]["smallest"] == "16x16"
 
 
 def test_printed_report_names_every_unreadable_file_and_the_empty_class(messy, capsys) -> None:
@@ -151,13 +153,13 @@ def test_train_on_the_messy_folder_uses_exactly_the_good_classes(messy, tmp_path
     assert run_cli("train", "--data", str(root), *FAST, "--epochs", "1", "--freeze-epochs", "0",
                    "--output", str(run.parent), "--name", run.name) == 0
     out = capsys.readouterr().out
-    assert "4 unreadable" in out and "empty class folder(s) skipped: empty, only_hidden" in out
+    assert "6 unreadable" in out and "empty class folder(s) skipped: empty, only_hidden" in out
     assert json.loads((run / "labels.json").read_text()) == ["cat", "dog", "fox"]
     skipped = (run / "skipped.csv").read_text(encoding="utf-8")
     for path in expected["corrupt"] + expected["truncated"] + expected["not an image"]:
         assert path in skipped
     splits = (run / "splits.csv").read_text(encoding="utf-8")
-    assert "half.jpg" not in splits and "photo ü 1.jpeg" in splits
+    assert "half.jpg" not in splits and "photo ü 1.jpeg" in splits and "IMG_0004.HEIC" in splits  # trained on
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def test_unreadable_files_are_left_out_and_listed_with_a_reason(messy) -> None:
     assert {path for path, why in reasons.items() if why.startswith("unreadable")} == bad
     assert reasons["train/dog/half.jpg"].startswith("unreadable: truncated")
     assert reasons["train/dog/.DS_Store"] == "hidden" and reasons["train/dog/readme.txt"] == "not an image"
-    assert splits.skipped["unreadable"] == 4 and splits.skipped["hidden"] == 2
+    assert splits.skipped["unreadable"] == 6 and splits.skipped["hidden"] == 2
 
 
 def test_without_the_check_bad_files_would_reach_training(messy) -> None:
@@ -56,7 +56,7 @@ def test_empty_class_folders_are_skipped_and_named(messy) -> None:
 def test_nested_folders_unicode_and_upper_case_extensions_are_found(messy) -> None:
     root, _ = messy
     used = relative([s.path for s in find_dataset(root, check_images=True).train], root)
-    assert {"train/cat/2019 holiday/photo ü 1.jpeg", "train/cat/IMG_0001.JPG"} <= used
+    assert {"train/cat/2019 holiday/photo ü 1.jpeg", "train/cat/IMG_0001.JPG", "train/cat/IMG_0004.HEIC"} <= used
 
 
 def test_val_folder_is_used_as_is_and_never_mixed_with_train(messy) -> None:

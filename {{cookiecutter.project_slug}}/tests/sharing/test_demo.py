@@ -15,7 +15,7 @@ import pytest
 
 from .. import bad_uploads
 from ..conftest import CLASSES, run_cli
-from ..loopback import free_port, post_file
+from ..loopback import free_port, gradio_call, hold_requests, multipart, post, post_file
 
 pytest.importorskip("gradio", reason='the demo needs: pip install -e ".[demo]"')
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -72,6 +72,7 @@ def test_a_text_file_gets_a_clear_message_not_a_stack_trace(demo, tmp_path: Path
     ("party.gif", bad_uploads.animated_gif, 415, "animated"),
     ("half.jpg", bad_uploads.truncated_jpeg, 422, "cut off"),
     ("huge.jpg", lambda: b"\xff\xd8\xff" + bytes(21_000_000), 413, "MB; the limit is"),
+    ("poster.jpg", bad_uploads.eps_file, 415, "not a photo"),
 ])
 def test_uploads_we_will_not_decode_get_a_4xx_and_one_line(demo, name: str, data, status: int, said: str):
     url, _ = demo
@@ -86,15 +87,59 @@ def test_a_request_without_an_image_field_says_how_to_send_one(demo):
 
 
 def test_a_burst_of_parallel_requests_is_answered_in_full(demo, image_folder: Path):
-    """20 at once, a few of them bad: every one answered, 200 or 4xx, never 500."""
+    """As many at once as the server takes in flight, a few of them bad: every one answered, 200 or 4xx."""
+    from {{ cookiecutter.package_name }}.sharing.serving import MAX_IN_FLIGHT
+
     url, _ = demo
     photo = (image_folder / "train" / "dog" / "dog_003.jpg").read_bytes()
     bad = [("notes.jpg", b"not a photo")] * 2 + [("party.gif", bad_uploads.animated_gif())] * 2
-    uploads = [("photo.jpg", photo)] * 16 + bad
-    with ThreadPoolExecutor(max_workers=20) as pool:
+    uploads = [("photo.jpg", photo)] * (MAX_IN_FLIGHT - 4) + bad
+    with ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT) as pool:
         answers = list(pool.map(lambda upload: post_file(url + "/classify", *upload), uploads))
-    assert [status for status, _ in answers] == [200] * 16 + [415] * 4
-    assert len({answer["label"] for _, answer in answers[:16]}) == 1  # the same photo, the same answer
+    assert [status for status, _ in answers] == [200] * (MAX_IN_FLIGHT - 4) + [415] * 4
+    assert len({answer["label"] for _, answer in answers[:-4]}) == 1  # the same photo, the same answer
+
+
+def test_beyond_the_requests_in_flight_the_answer_is_503_with_retry_after(demo):
+    from {{ cookiecutter.package_name }}.sharing.serving import MAX_IN_FLIGHT
+
+    url, _ = demo
+    held = hold_requests(url, MAX_IN_FLIGHT)
+    try:
+        deadline, status = time.monotonic() + 20, None
+        while status != 503 and time.monotonic() < deadline:  # until the server has taken in all the held ones
+            status, headers, text = post(url + "/classify", b"x", "application/octet-stream")
+        assert status == 503 and int(headers["retry-after"]) > 0 and "busy" in text
+    finally:
+        for connection in held:
+            connection.close()
+    time.sleep(1)  # the server notices the closed connections
+    assert post_file(url + "/classify", "photo.jpg", bad_uploads.photo_jpeg())[0] == 200
+
+
+def test_a_heic_photo_is_classified_by_the_route_and_the_page(demo, tmp_path: Path):
+    from gradio_client import Client, handle_file
+
+    url, _ = demo
+    status, answer = post_file(url + "/classify", "IMG_0001.HEIC", bad_uploads.heic_photo())
+    assert status == 200 and answer["label"] in CLASSES
+    photo = bad_uploads.write(tmp_path, "IMG_0001.HEIC", bad_uploads.heic_photo())
+    assert Client(url, verbose=False).predict(handle_file(str(photo)), api_name="/predict")["label"] == answer["label"]
+
+
+def test_gradio_api_refuses_data_url_bombs_and_uploads_of_many_files(demo):
+    url, _ = demo
+    bomb = bad_uploads.data_url(bad_uploads.flat_png(12000, 12000))  # 144 megapixels in a 190 KB request
+    status, text = gradio_call(url, "predict", [bad_uploads.gradio_payload(bomb)])
+    assert status == 413 and "data: URLs" in text
+    for small in (bad_uploads.flat_png(20000, 20000)[:3000], bad_uploads.eps_file()):  # small enough to get in
+        status, text = gradio_call(url, "predict", [bad_uploads.gradio_payload(bad_uploads.data_url(small))])
+        assert status == 200 and "event: error" in text  # refused, never decoded (serving.payload_bytes, or Gradio)
+    body, kind = multipart([(f"{i}.jpg", b"x") for i in range(1000)])
+    status, _, text = post(url + "/gradio_api/upload", body, kind)
+    assert status == 413 and "1000 files" in text
+    body, kind = multipart([("photo.jpg", bad_uploads.photo_jpeg())])
+    assert post(url + "/gradio_api/upload", body, kind)[0] == 200  # one photo, as the page sends it
 
 
 def test_gradio_api_gives_the_same_answer_and_the_page_explains_bad_uploads(demo, image_folder: Path,

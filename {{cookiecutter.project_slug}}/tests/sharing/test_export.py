@@ -106,7 +106,7 @@ def test_the_bundle_script_runs_without_torch_and_agrees_with_predict(onnx_bundl
 
 
 def tricky_images(folder: Path) -> list[Path]:
-    """Files that exercise every branch of image loading: alpha, palette, 16-bit, EXIF, big JPEG, portrait."""
+    """Files that exercise every branch of image loading: alpha, palette, 16-bit, EXIF, big JPEG, portrait, HEIC."""
     folder.mkdir(parents=True, exist_ok=True)
     base = Image.new("RGB", (90, 60), (30, 90, 200))
     ImageDraw.Draw(base).ellipse([10, 5, 70, 50], fill=(220, 200, 20))
@@ -118,9 +118,10 @@ def tricky_images(folder: Path) -> list[Path]:
     files["grey16.png"] = Image.fromarray((np.arange(60 * 90).reshape(60, 90) * 12).astype(np.uint16))
     files["portrait.jpg"] = base.rotate(90, expand=True).resize((300, 700))
     files["big.jpg"] = base.resize((1600, 1200))
+    files["iphone.heic"] = base.resize((400, 300))
     paths = []
     for name, image in files.items():
-        image.save(folder / name)
+        image.save(folder / name, format="HEIF" if name.endswith(".heic") else None)
         paths.append(folder / name)
     rotated = base.copy()
     exif = rotated.getexif()

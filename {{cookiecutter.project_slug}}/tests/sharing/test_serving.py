@@ -75,3 +75,64 @@ def test_the_readme_states_the_limits_serving_applies():
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert f"files over {serving.MAX_UPLOAD_MB} MB, over {serving.MAX_MEGAPIXELS} megapixels" in readme
     assert f"({serving.MAX_FULL_DECODE_MEGAPIXELS} for PNG, WebP and progressive JPEG" in readme
+    assert f"beyond {serving.MAX_IN_FLIGHT} requests at once the answer" in readme
+
+
+def test_an_eps_file_is_never_handed_to_ghostscript_but_refused_as_415(monkeypatch):
+    from PIL import EpsImagePlugin
+
+    def ghostscript(*args, **kwargs):  # what Pillow would run to decode it
+        raise AssertionError("Ghostscript was asked to run")
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    refused = refusal(bad_uploads.eps_file())
+    assert refused.status == 415 and "not a photo" in refused.reason
+
+
+def test_a_heic_photo_is_read_like_any_photo():
+    image = decode_upload(bad_uploads.heic_photo(160, 120), 64, load_rgb)
+    assert image.size == (160, 120) and image.mode == "RGB"
+
+
+class Payload:
+    """What Gradio hands the image component: a file it stored (``path``), or a ``data:`` URL."""
+
+    def __init__(self, path: str = "", url: str | None = None):
+        self.path, self.url = path, url
+
+
+def test_a_data_url_is_decoded_here_with_a_size_cap_and_a_file_is_read_with_one(tmp_path):
+    photo = bad_uploads.photo_jpeg()
+    assert serving.payload_bytes(Payload(url=bad_uploads.data_url(photo, "image/jpeg"))) == photo
+    with pytest.raises(Refusal) as caught:
+        serving.payload_bytes(Payload(url="data:image/png;base64," + "A" * (MAX_UPLOAD_MB * 1_400_000)))
+    assert caught.value.status == 413
+    with pytest.raises(Refusal) as caught:
+        serving.payload_bytes(Payload(url="data:image/png;base64,not base64!"))
+    assert caught.value.status == 415
+    big = tmp_path / "big.jpg"
+    with open(big, "wb") as file:
+        file.truncate(MAX_UPLOAD_MB * 1_000_000 + 1)  # sparse: no disk used
+    with pytest.raises(Refusal) as caught:
+        serving.payload_bytes(Payload(path=str(big)))
+    assert caught.value.status == 413
+    assert serving.payload_bytes(Payload(path=str(bad_uploads.write(tmp_path, "a.jpg", photo)))) == photo
+
+
+def test_a_16_bit_scan_converts_right_without_a_float64_copy():
+    """The grey levels come out right, and the conversion's peak memory stays under 10 bytes a pixel
+    (one float64 copy alone would be 8, and the arithmetic on it made three more)."""
+    import tracemalloc
+
+    from {{ cookiecutter.package_name }}.dataset.decode import to_rgb
+
+    levels = np.array([[0, 65535], [32768, 257]], dtype=np.uint16)
+    assert np.asarray(to_rgb(Image.fromarray(levels)))[..., 0].tolist() == [[0, 255], [128, 1]]
+    scan = Image.fromarray(np.full((2000, 2000), 40000, dtype=np.uint16))
+    tracemalloc.start()
+    try:
+        grey = to_rgb(scan)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert grey.getpixel((0, 0)) == (156, 156, 156) and peak < 10 * 2000 * 2000

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from {{ cookiecutter.package_name }}.sharing.export import export
 
 from .. import bad_uploads
 from ..conftest import run_cli
-from ..loopback import free_port, post_file, wait_for_page
+from ..loopback import free_port, gradio_call, hold_requests, multipart, post, post_file, wait_for_page
 
 pytest.importorskip("onnxruntime", reason='export needs: pip install -e ".[export]"')
 pytest.importorskip("onnxscript", reason='export needs: pip install -e ".[export]"')
@@ -44,7 +45,8 @@ def test_the_space_folder_has_its_files_metadata_and_publish_commands(space: Pat
     for command in ("hf auth login", "hf repos create", "--space-sdk gradio", "hf upload"):
         assert command in readme
     requirements = (space / "requirements.txt").read_text().split()
-    assert {re.split(">=", line)[0] for line in requirements} == {"gradio", "onnxruntime", "numpy", "pillow"}
+    names = {re.split(">=", line)[0] for line in requirements}
+    assert names == {"gradio", "onnxruntime", "numpy", "pillow", "pillow-heif"}
     assert all(">=" in line for line in requirements) and not any("torch" in line for line in requirements)
 
 
@@ -102,9 +104,26 @@ def check_refusals(url: str) -> None:
         ("notes.jpg", b"shopping list: milk, eggs", 415, "not a photo"),
         ("party.gif", bad_uploads.animated_gif(), 415, "animated"),
         ("half.jpg", bad_uploads.truncated_jpeg(), 422, "cut off"),
+        ("poster.jpg", bad_uploads.eps_file(), 415, "not a photo"),
     ]:
         answer_status, answer = post_file(url + "/classify", name, data)
         assert (answer_status, answer["file"]) == (status, name) and said in answer["error"], answer
+    status, answer = post_file(url + "/classify", "IMG_0001.HEIC", bad_uploads.heic_photo())
+    assert status == 200, answer
+    bomb = bad_uploads.gradio_payload(bad_uploads.data_url(bad_uploads.flat_png(12000, 12000)))
+    assert gradio_call(url, "predict", [bomb])[0] == 413
+    body, kind = multipart([(f"{i}.jpg", b"x") for i in range(1000)])
+    assert post(url + "/gradio_api/upload", body, kind)[0] == 413
+    held = hold_requests(url, 16)  # serving.MAX_IN_FLIGHT
+    try:
+        status, headers, _ = post(url + "/classify", b"x", "application/octet-stream")
+        deadline = time.monotonic() + 20
+        while status != 503 and time.monotonic() < deadline:
+            status, headers, _ = post(url + "/classify", b"x", "application/octet-stream")
+        assert status == 503 and "retry-after" in headers
+    finally:
+        for connection in held:
+            connection.close()
 
 
 def test_app_py_serves_the_page_and_classify_without_torch(space: Path, trained_run: Path, image_folder: Path,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Extensions we treat as images, compared in lowercase so IMG_001.JPG counts too.
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+# Extensions we treat as images, compared in lowercase so IMG_001.JPG counts too (HEIC: iPhones).
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 
 # Files and folders that operating systems and tools leave behind: never photos, never classes.
 SYSTEM_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini", "__pycache__"}

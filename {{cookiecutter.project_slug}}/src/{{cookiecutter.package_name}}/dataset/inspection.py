@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from {{ cookiecutter.package_name }}.dataset.decode import decode
+from {{ cookiecutter.package_name }}.dataset.decode import PHOTO_FORMATS, decode
 
 # Size of the thumbnail behind the perceptual hash (a difference hash: 8 rows of 9 pixels -> 64 bits).
 HASH_SIZE = 8
@@ -58,7 +58,7 @@ def inspect_image(path: str, hashes: bool = True) -> ImageCheck:
     if hashes:
         check.sha1 = hashlib.sha1(data).hexdigest()
     try:
-        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data), formats=PHOTO_FORMATS) as image:
             warnings.simplefilter("ignore")  # e.g. DecompressionBombWarning for a 100-megapixel panorama
             check.format = image.format or ""
             check.width, check.height = image.size
@@ -94,7 +94,7 @@ def too_large_reason(pillow_message: str) -> str:
 
 # How the common image formats begin: a file that starts like one but does not open is damaged.
 MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
-         b"MM\x00*": "TIFF", b"RIFF": "WebP"}
+         b"MM\x00*": "TIFF", b"RIFF": "WebP", b"%!PS": "PostScript (EPS)"}
 
 
 def _unidentified(data: bytes) -> tuple[str, str]:
@@ -102,8 +102,12 @@ def _unidentified(data: bytes) -> tuple[str, str]:
     if not data:
         return "corrupt", "the file is empty (0 bytes)"
     for magic, name in MAGIC.items():
+        if data.startswith(magic) and name == "PostScript (EPS)":
+            return "not an image", "a PostScript/EPS file, which is not read (export it as PNG or JPEG)"
         if data.startswith(magic):
             return "corrupt", f"starts like a {name} but its header is damaged"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
+        return "corrupt", "starts like a HEIC/AVIF photo but cannot be decoded"
     head = data[:512].lstrip()
     if head[:1] == b"<":
         return "not an image", "an HTML page or XML file (a failed download?)"

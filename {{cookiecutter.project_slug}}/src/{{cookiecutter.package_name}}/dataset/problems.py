@@ -69,14 +69,6 @@ def file_problems(scan: FolderScan, by_path: dict[Path, ImageCheck]) -> list[Pro
         (OUTSIDE, "not in a class folder", "info", ("file outside any class folder", "files outside any class folder")),
     ):
         paths = sorted(relative_to_root(p, root) for p, why in scan.skipped.items() if why == reason)
-        heic = [path for path in paths if Path(path).suffix.lower() in (".heic", ".heif")]
-        if heic:  # iPhone photos: the most common "not an image" that really is one
-            problems.append(Problem(
-                "HEIC photos", "warning",
-                f"Skipped: {plural(len(heic), 'HEIC photo', 'HEIC photos')} (the iPhone format), which Pillow "
-                "cannot read; export them as JPEG (or pip install pillow-heif and convert them).", heic,
-            ))
-            paths = [path for path in paths if path not in heic]
         if paths:
             problems.append(Problem(kind, severity, f"Skipped: {plural(len(paths), *what)}.", paths))
     tiny = sorted(relative_to_root(p, root) for p, c in by_path.items()

@@ -1,6 +1,7 @@
 """Predict with this exported model. Needs only numpy, Pillow and onnxruntime (no PyTorch):
 
     pip install onnxruntime numpy pillow
+    pip install pillow-heif      # only for iPhone photos (HEIC)
     python predict.py photo.jpg more-photos/ [--top-k 3] [--csv predictions.csv]
 
 It reads model.onnx, labels.json and preprocess.json from its own folder. Images are prepared exactly
@@ -26,8 +27,20 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+try:  # optional: reads HEIC, the iPhone's format (AVIF is built into Pillow 11.3 and later)
+    from pillow_heif import register_heif_opener
+except ImportError:
+    register_heif_opener = None
+else:
+    register_heif_opener()
+
 HERE = Path(__file__).resolve().parent
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+Image.init()
+# The only formats decoded: Pillow knows others (EPS runs Ghostscript) that no photo needs.
+PHOTO_FORMATS = tuple(name for name in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
+                      if name in Image.OPEN)
+NEEDS_HEIF = "a HEIC photo: install pillow-heif to read it (pip install pillow-heif)"
 BACKGROUND = (124, 116, 104)  # transparent pixels become this neutral grey, as in training
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
               "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
@@ -38,7 +51,7 @@ RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.
 def load_rgb(path: str | Path | BinaryIO, min_size: int | None = None) -> Image.Image:
     """Decode a file (a name or an open binary file) into upright 8-bit RGB (EXIF rotation, transparency,
     16-bit and CMYK handled)."""
-    with Image.open(path) as image:
+    with Image.open(path, formats=PHOTO_FORMATS) as image:
         if min_size and image.format in ("JPEG", "MPO"):  # MPO: a JPEG with extra pictures (some phones)
             image.draft("RGB", (min_size, min_size))  # decode big JPEGs at a reduced scale, as training did
         with warnings.catch_warnings():
@@ -65,7 +78,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def to_8bit_grey(image: Image.Image) -> Image.Image:
     """16-bit, 32-bit or float greyscale -> 8-bit, scaled by the format's range (not clipped)."""
-    values = np.asarray(image, dtype=np.float64)
+    values = np.array(image, dtype=np.float32)  # a copy of its own, scaled in place below (no float64 copy)
     high = float(values.max()) if values.size else 0.0
     if image.mode == "F":
         full = 1.0 if high <= 1.0 else 255.0 if high <= 255 else max(high, 1.0)
@@ -73,7 +86,8 @@ def to_8bit_grey(image: Image.Image) -> Image.Image:
         full = 65535.0
     else:
         full = 255.0 if high <= 255 else max(high, 1.0)
-    scaled = np.clip(np.round(values * (255.0 / full)), 0, 255).astype(np.uint8)
+    values *= np.float32(255.0 / full)
+    scaled = np.clip(np.round(values, out=values), 0, 255, out=values).astype(np.uint8)
     return Image.fromarray(scaled if scaled.ndim == 2 else scaled[..., 0], mode="L")
 
 
@@ -176,7 +190,9 @@ def predict(model: Model, files: list[Path], top_k: int = 3, batch_size: int = 3
             except Image.DecompressionBombError:
                 skipped.append((str(file), "too large for Pillow to decode safely; downscale it"))
             except (OSError, ValueError) as err:
-                skipped.append((str(file), f"not an image Pillow can read ({type(err).__name__})"))
+                heic = register_heif_opener is None and file.suffix.lower() in (".heic", ".heif")
+                why = NEEDS_HEIF if heic else f"not an image Pillow can read ({type(err).__name__})"
+                skipped.append((str(file), why))
         if not arrays:
             continue
         probabilities = softmax(model.logits(np.stack(arrays)))
@@ -199,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     skipped += unreadable
     if not rows:
         reason = f"{skipped[0][0]}: {skipped[0][1]}" if skipped else "no images found"
-        print(f"Error: nothing to predict ({reason}); pass JPEG, PNG, WebP, BMP, GIF or TIFF photos.", file=sys.stderr)
+        print(f"Error: nothing to predict ({reason}); pass JPEG, PNG, WebP, HEIC, BMP, GIF or TIFF photos.",
+              file=sys.stderr)
         return 1
     for name, top in rows:
         print(f"{name}\t" + "  ".join(f"{label} {p:.1%}" for label, p in top))

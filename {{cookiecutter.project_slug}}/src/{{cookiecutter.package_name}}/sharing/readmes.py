@@ -22,6 +22,7 @@ def bundle_readme(classifier, report: ExportReport, resize: int) -> str:
 
 ```bash
 pip install {needs}
+pip install pillow-heif      # only for iPhone photos (HEIC)
 python predict.py photo.jpg more-photos/ --top-k 3 --csv predictions.csv
 ```
 

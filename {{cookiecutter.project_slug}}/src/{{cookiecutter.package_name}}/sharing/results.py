@@ -35,7 +35,8 @@ def show_predictions(predictions: list[Prediction], skipped: list[tuple[str, str
             raise UserError(f"no images found in {' '.join(inputs)}; pass photos or folders of photos.")
         name, reason = skipped[0]
         more = f" (and {len(skipped) - 1} more file(s))" if len(skipped) > 1 else ""
-        raise UserError(f"nothing to predict: {name}: {reason}{more}; pass JPEG, PNG, WebP, BMP, GIF or TIFF photos.")
+        raise UserError(f"nothing to predict: {name}: {reason}{more}; "
+                        "pass JPEG, PNG, WebP, HEIC, BMP, GIF or TIFF photos.")
     console = Console(soft_wrap=True)
     console.print(prediction_table(predictions, threshold))
     for name, reason in skipped:

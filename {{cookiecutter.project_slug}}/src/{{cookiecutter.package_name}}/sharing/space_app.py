@@ -5,10 +5,11 @@
     curl -F image=@photo.jpg http://127.0.0.1:7860/classify
 
 On Hugging Face the Space runs this same file (README.md has the three commands that publish it).
-It needs only gradio, onnxruntime, numpy and Pillow: no PyTorch, and not the project that trained the
-model. predict.py prepares each photo exactly as training's validation did (export checked that
-against PyTorch); serving.py refuses uploads that are too big, decompression bombs, animations and
-files that are not images with a 4xx and one sentence, before decoding anything.
+It needs only gradio, onnxruntime, numpy, Pillow and pillow-heif (iPhone photos): no PyTorch, and not
+the project that trained the model. predict.py prepares each photo exactly as training's validation
+did (export checked that against PyTorch); serving.py refuses uploads that are too big, decompression
+bombs, animations and files that are not photos with a 4xx and one sentence, before decoding
+anything, and answers 503 when too many requests arrive at once.
 
 (export --format space writes this file as app.py; it must not import the project or PyTorch.)
 """

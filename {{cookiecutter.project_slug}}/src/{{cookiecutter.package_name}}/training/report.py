@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.dataset.balance import class_balance
-from {{ cookiecutter.package_name }}.dataset.decode import load_rgb
+from {{ cookiecutter.package_name }}.dataset.decode import PHOTO_FORMATS, load_rgb
 from {{ cookiecutter.package_name }}.dataset.folders import DatasetSplits
 from {{ cookiecutter.package_name }}.training.lr_finder import LrChoice
 from {{ cookiecutter.package_name }}.training.pictures import confusion_matrix_image
@@ -172,7 +172,7 @@ def small_image_share(splits: DatasetSplits, image_size: int) -> float:
     small = 0
     for path in paths:
         try:
-            with Image.open(path) as image:  # reads the header only, not the pixels
+            with Image.open(path, formats=PHOTO_FORMATS) as image:  # reads the header only, not the pixels
                 small += min(image.size) < image_size
         except OSError:
             continue
