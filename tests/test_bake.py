@@ -29,7 +29,7 @@ EVERY_PROJECT = {
     "src/PKG/training/mirror.py",
     "src/PKG/training/lr_finder.py", "src/PKG/training/evaluation.py", "src/PKG/training/dashboard.py",
     "src/PKG/training/pictures.py", "src/PKG/training/scores.py", "src/PKG/training/report.py",
-    "src/PKG/training/summary.py",
+    "src/PKG/training/summary.py", "src/PKG/training/writing.py",
     # after training
     "src/PKG/sharing/__init__.py", "src/PKG/sharing/results.py", "src/PKG/sharing/bundles.py",
     "src/PKG/sharing/extras.py", "src/PKG/sharing/export.py", "src/PKG/sharing/parity.py",
@@ -45,6 +45,7 @@ EVERY_PROJECT = {
     "tests/dataset/test_check_data.py", "tests/dataset/test_pets.py",
     "tests/training/__init__.py", "tests/training/test_backbones.py", "tests/training/test_processes.py",
     "tests/training/test_lr_finder.py", "tests/training/test_dashboard.py", "tests/training/test_report.py",
+    "tests/training/test_run_folder.py",
     "tests/sharing/__init__.py", "tests/sharing/test_export.py", "tests/sharing/test_serving.py",
     "tests/sharing/test_space.py",
 }

@@ -163,12 +163,12 @@ def find_resume(target: str) -> tuple[RunFolder, Path]:
         run = RunFolder(path.parent.parent)
     else:
         raise UserError(f"--resume {target}: no such run folder or .ckpt file; pass e.g. --resume runs/<name>.")
+    if not run.config.is_file():
+        raise UserError(f"{run} has no config.yaml, so it is not a run folder of this project.")
     if not checkpoint.is_file():
         raise UserError(
             f"{run} has no checkpoints/last.ckpt to resume from (the run stopped before its first epoch ended)."
         )
-    if not run.config.is_file():
-        raise UserError(f"{run} has no config.yaml, so it is not a run folder of this project.")
     return run, checkpoint
 
 
