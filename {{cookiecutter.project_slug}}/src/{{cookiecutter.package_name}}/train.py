@@ -36,8 +36,8 @@ from {{ cookiecutter.package_name }}.training.quiet import quiet_lightning
 from {{ cookiecutter.package_name }}.training.report import write_report
 from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, write_json
 from {{ cookiecutter.package_name }}.training.speed import ImagesPerSecond
-from {{ cookiecutter.package_name }}.training.writing import write_csv
 from {{ cookiecutter.package_name }}.training.validation import ValidationResults
+from {{ cookiecutter.package_name }}.training.writing import write_csv
 
 
 def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: Sequence[L.Callback] = ()) -> RunFolder:

@@ -45,7 +45,8 @@ def train_with_a_typo(*flags: str) -> int:
 
 @pytest.mark.parametrize("name", [".", "..", "ABSOLUTE", "runs/inner", "..\\up", ".hidden", "C:pets"])
 def test_a_name_that_is_not_one_plain_folder_name_is_refused(home: Path, name: str, monkeypatch, capsys) -> None:
-    """--name ., .., an absolute path, a path, a hidden name, a Windows drive: exit 2 with one line, nothing created or deleted."""
+    """--name ., .., an absolute path, a path, a hidden name, a Windows drive: exit 2 with one line, nothing
+    created or deleted."""
     monkeypatch.chdir(home / "project")
     name = str(home / "Pictures") if name == "ABSOLUTE" else name
     before = everything(home)

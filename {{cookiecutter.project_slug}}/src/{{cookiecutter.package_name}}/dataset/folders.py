@@ -16,7 +16,6 @@ PyTorch datasets.
 
 from __future__ import annotations
 
-import csv
 import random
 from collections import Counter
 from dataclasses import dataclass, field
