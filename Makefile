@@ -66,7 +66,7 @@ test-fast: $(BIN)/python
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(BIN)/python
-	$(BIN)/ruff check tests benchmarks
+	$(BIN)/ruff check tests benchmarks local_extensions.py
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

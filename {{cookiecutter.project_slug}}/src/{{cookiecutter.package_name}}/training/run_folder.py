@@ -95,15 +95,15 @@ def new_run(output: str, name: str | None = None) -> RunFolder:
 
 def check_unfinished(run: RunFolder) -> None:
     """An existing folder as a new run: refused (exit 2) unless this project made it and it has no checkpoint."""
-    if run.last.is_file() and run.config.is_file():  # a finished run (also one made before the .run mark)
-        raise UsageError(
-            f"run folder {run} already holds a run; continue it with --resume {run}, or pick another --name."
-        )
     try:
         ours = json.loads(run.marker.read_text(encoding="utf-8")).get("made_by") == f"{PROJECT} train"
     except (OSError, ValueError, AttributeError):
         ours = False
-    if not ours or not run.path.is_dir():
+    if run.last.is_file() and (ours or run.config.is_file()):  # also a run made before the .run mark
+        raise UsageError(
+            f"run folder {run} already holds a run; continue it with --resume {run}, or pick another --name."
+        )
+    if not ours:
         raise UsageError(f"{run} already exists and train did not make it; pick a new --name "
                          "(train makes a folder of its own for each run and never writes into yours).")
 
