@@ -85,7 +85,7 @@ test-fast: $(BIN)/python
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(BIN)/python
-	$(BIN)/ruff check tests benchmarks tools
+	$(BIN)/ruff check tests benchmarks tools local_extensions.py
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

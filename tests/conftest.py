@@ -10,7 +10,7 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 CHOICES = {key: value for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
-           if isinstance(value, list)}
+           if isinstance(value, list) and not key.startswith("_")}  # _extensions is a list too, not a prompt
 
 
 def bake(output_dir: Path, **answers: str) -> Path:

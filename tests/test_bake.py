@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +32,7 @@ EVERY_PROJECT = {
     "src/PKG/training/mirror.py",
     "src/PKG/training/lr_finder.py", "src/PKG/training/evaluation.py", "src/PKG/training/dashboard.py",
     "src/PKG/training/pictures.py", "src/PKG/training/scores.py", "src/PKG/training/report.py",
-    "src/PKG/training/summary.py",
+    "src/PKG/training/summary.py", "src/PKG/training/writing.py",
     # after training
     "src/PKG/sharing/__init__.py", "src/PKG/sharing/results.py", "src/PKG/sharing/bundles.py",
     "src/PKG/sharing/extras.py", "src/PKG/sharing/export.py", "src/PKG/sharing/parity.py",
@@ -46,6 +49,7 @@ EVERY_PROJECT = {
     "tests/dataset/test_check_data.py", "tests/dataset/test_pets.py",
     "tests/training/__init__.py", "tests/training/test_backbones.py", "tests/training/test_processes.py",
     "tests/training/test_lr_finder.py", "tests/training/test_dashboard.py", "tests/training/test_report.py",
+    "tests/training/test_run_folder.py",
     "tests/sharing/__init__.py", "tests/sharing/test_export.py", "tests/sharing/test_serving.py",
     "tests/sharing/test_space.py",
 }
@@ -128,6 +132,68 @@ def test_awkward_project_names_render_safely(tmp_path: Path, name: str, slug: st
     assert (project / "src" / package).is_dir()
     assert name in (project / "README.md").read_text(encoding="utf-8")
     assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()
+
+
+# Every text prompt, with what breaks code pasted into Python, TOML, JSON, Markdown or Jinja: quotes,
+# three quotes in a row, a Windows path's backslashes, a new line, emoji, a would-be Jinja tag, code.
+# cookiecutter renders a --no-input answer once as a template (interactively typed ones are not), so
+# {% raw %} passes the braces through that one rendering: the project must then show them as typed.
+AWKWARD_ANSWERS = {
+    "project_name": 'Zoë\'s "Pets" C:\\x',  # a package name as long as pet_classifier: lines stay in ruff's limit
+    "description": ('Photos from C:\\Users\\me\\Pictures, "quoted", \'\'\'single\'\'\' and """triple"""; '
+                    "import os; os.system('touch pwned') #\\\n{% raw %}{{ 7 * 7 }}{% endraw %}\ta second line 🐱 "
+                    "that is long enough to go past the line length that ruff checks in the project it lands in"),
+    "author_name": 'Zoë O\'Brien "Bob" \\ {% raw %}{% if %}{% endraw %} 🐱',
+}
+TYPED = {key: value.replace("{% raw %}", "").replace("{% endraw %}", "") for key, value in AWKWARD_ANSWERS.items()}
+AWKWARD_PACKAGE = "zoe_s_pets_c_x"
+
+
+@pytest.fixture(scope="module")
+def awkward_project(tmp_path_factory) -> Path:
+    return bake(tmp_path_factory.mktemp("awkward"), **AWKWARD_ANSWERS)
+
+
+def test_every_text_answer_stays_data(awkward_project: Path) -> None:
+    """Quotes, backslashes, three quotes, new lines, braces and emoji in every text prompt bake into a project
+    whose pyproject.toml and .cookiecutter.json read back the answers as typed, whose package imports with
+    the description as its docstring, whose command line answers, and which ruff passes; nothing ran."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = awkward_project
+    assert project.name == "zoe-s-pets-c-x"
+    metadata = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert metadata["description"] == TYPED["description"].replace("\n", " ")  # package metadata is one line
+    assert metadata["authors"] == [{"name": TYPED["author_name"]}]
+    saved = json.loads((project / ".cookiecutter.json").read_text(encoding="utf-8"))
+    assert {key: saved[key] for key in TYPED} == TYPED
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert TYPED["project_name"] in readme and TYPED["description"] in readme
+    assert TYPED["author_name"] in (project / "LICENSE").read_text(encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(project / "src"), HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8")
+    docstring = subprocess.run([sys.executable, "-c", f"import {AWKWARD_PACKAGE}; print({AWKWARD_PACKAGE}.__doc__)"],
+                               cwd=project, env=env, capture_output=True, text=True, encoding="utf-8")
+    assert docstring.returncode == 0, docstring.stderr
+    assert docstring.stdout == TYPED["description"] + "\n"
+    helped = subprocess.run([sys.executable, "-m", AWKWARD_PACKAGE, "--help"], cwd=project, env=env,
+                            capture_output=True, text=True)
+    assert helped.returncode == 0 and "train" in helped.stdout, helped.stderr
+    linted = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests"], cwd=project,
+                            capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    assert not list(project.parent.rglob("pwned")) and not Path("pwned").exists()
+
+
+@pytest.mark.slow
+def test_the_awkward_project_builds_and_passes_its_own_quick_tests(awkward_project: Path, tmp_path: Path) -> None:
+    """The same project builds as a wheel (its metadata is valid) and passes its own fast test suite."""
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path), str(awkward_project)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    assert list(tmp_path.glob(f"{AWKWARD_PACKAGE}-0.1.0-*.whl"))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow"],
+                          cwd=awkward_project, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(awkward_project / "src"), HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
 
 
 @pytest.mark.parametrize("example_dataset", ["oxford-pets", "none"])

@@ -158,8 +158,9 @@ def test_a_second_run_with_the_same_name_is_refused(trained_run: Path, image_fol
     """Starting a new run in a folder that already holds one points to --resume instead of overwriting."""
     args = ["--data", str(image_folder), *FAST, "--output", str(trained_run.parent), "--name", "shared"]
     code = run_cli("train", *args)
-    assert code == 1
+    assert code == 2
     assert "--resume" in capsys.readouterr().err
+    assert (trained_run / "checkpoints" / "best.ckpt").is_file()
 
 
 def test_frozen_epochs_train_only_the_head() -> None:
@@ -221,7 +222,7 @@ def disk_full(*args, **kwargs):
 def test_a_full_disk_before_the_first_checkpoint_does_not_offer_a_resume(image_folder: Path, tmp_path: Path,
                                                                          monkeypatch, capsys) -> None:
     """The new run folder is removed, so the message must not point at it."""
-    monkeypatch.setattr("{{ cookiecutter.package_name }}.train.write_skipped_csv", disk_full)
+    monkeypatch.setattr("{{ cookiecutter.package_name }}.train.write_csv", disk_full)
     assert run_cli("train", "--data", str(image_folder), *FAST, "--output", str(tmp_path), "--name", "full") == 1
     err = capsys.readouterr().err.strip()
     assert "disk is full" in err and "--resume" not in err and err.count("\n") == 0

@@ -18,6 +18,7 @@ import yaml
 
 from {{ cookiecutter.package_name }}.errors import UsageError
 from {{ cookiecutter.package_name }}.training.settings import AUTO, closest_key, coerce, read_yaml
+from {{ cookiecutter.package_name }}.training.writing import write_atomically
 
 
 def _setting(default: Any, group: str, help: str, choices: tuple[str, ...] = ()) -> Any:
@@ -104,7 +105,15 @@ def validate(cfg: Config) -> Config:
     for ok, message in rules:
         if not ok:
             raise UsageError(f"{message}.")
+    if cfg.name is not None and not cfg.resume and not is_plain_name(cfg.name):  # resuming: the run's own name
+        raise UsageError(f"name {cfg.name!r} must be one plain folder name, such as first-try: no / or \\, "
+                         "not . or .., not starting with a dot. Choose where run folders go with --output.")
     return cfg
+
+
+def is_plain_name(name: str) -> bool:
+    """One folder name inside --output: train creates it, so it must not point anywhere else."""
+    return bool(name.strip()) and not name.startswith(".") and not any(c in name for c in "/\\:\0")
 
 
 def make_config(values: dict[str, Any], source: str = "the config") -> Config:
@@ -125,4 +134,4 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def save_config(cfg: Config, path: Path) -> None:
     """Write the fully resolved config so the run can be repeated with ``--config``."""
-    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+    write_atomically(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # whole or not at all

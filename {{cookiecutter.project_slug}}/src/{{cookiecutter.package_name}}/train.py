@@ -25,7 +25,7 @@ from rich.console import Console
 from {{ cookiecutter.package_name }}.config import AUTO, Config, save_config
 from {{ cookiecutter.package_name }}.data import ImageFolderDataModule
 from {{ cookiecutter.package_name }}.dataset.balance import choose_balance
-from {{ cookiecutter.package_name }}.dataset.folders import find_dataset, write_skipped_csv, write_splits_csv
+from {{ cookiecutter.package_name }}.dataset.folders import find_dataset, skipped_rows, split_rows
 from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.model import Classifier
@@ -37,6 +37,7 @@ from {{ cookiecutter.package_name }}.training.report import write_report
 from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, write_json
 from {{ cookiecutter.package_name }}.training.speed import ImagesPerSecond
 from {{ cookiecutter.package_name }}.training.validation import ValidationResults
+from {{ cookiecutter.package_name }}.training.writing import write_csv
 
 
 def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: Sequence[L.Callback] = ()) -> RunFolder:
@@ -75,8 +76,8 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
             run_folder.check_same_classes(run, splits.classes)
         if main:
             write_json(run.labels, splits.classes)
-            write_splits_csv(splits, run.splits)
-            write_skipped_csv(splits, run.skipped)
+            write_csv(run.splits, split_rows(splits))
+            write_csv(run.skipped, skipped_rows(splits))
         for line in summary.data_lines(splits, run.skipped):
             console.print(line)
         loss_weights, balanced_sampling, balance = choose_balance(cfg.balance, splits, say=console.print)

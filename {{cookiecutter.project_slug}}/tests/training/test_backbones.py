@@ -75,6 +75,37 @@ def test_safetensors_weights_load_too(tmp_path: Path) -> None:
     assert torch.equal(model.conv_stem.weight, source.conv_stem.weight)
 
 
+class RunsCode:
+    """Unpickling this calls a function: what a booby-trapped weights file does."""
+
+    def __reduce__(self):
+        return (print, ("this ran on load",))
+
+
+def test_weights_files_are_read_as_tensors_only(tmp_path: Path, capsys) -> None:
+    """--weights loads with weights_only=True: a checkpoint that wraps the tensors (timm's training ones keep
+    their settings beside them) loads, a pickle of other objects is refused in one line and runs nothing."""
+    from argparse import Namespace
+
+    source = timm.create_model(TINY_MODEL, num_classes=1000)
+    wrapped = tmp_path / "checkpoint.pth.tar"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()},
+                "args": Namespace(model=TINY_MODEL), "epoch": 3}, wrapped)
+    model, _ = create_backbone(TINY_MODEL, num_classes=3, weights=str(wrapped))
+    assert torch.equal(model.conv_stem.weight, source.conv_stem.weight)
+
+    trapped = tmp_path / "trapped.pth"
+    torch.save({"conv_stem.weight": RunsCode()}, trapped)
+    with pytest.raises(UserError, match="not plain tensors.*state_dict") as refused:
+        create_backbone(TINY_MODEL, num_classes=3, weights=str(trapped))
+    assert "\n" not in str(refused.value)
+    assert "this ran on load" not in capsys.readouterr().out
+    not_weights = tmp_path / "numbers.pth"
+    torch.save([1, 2, 3], not_weights)
+    with pytest.raises(UserError, match="holds no tensors by name"):
+        create_backbone(TINY_MODEL, num_classes=3, weights=str(not_weights))
+
+
 def test_weights_of_another_model_are_refused(tmp_path: Path) -> None:
     """A weights file from a different architecture is refused in one line naming the fix."""
     file = tmp_path / "resnet.pth"

@@ -16,7 +16,6 @@ PyTorch datasets.
 
 from __future__ import annotations
 
-import csv
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -238,23 +237,19 @@ def find_dataset(data_dir: str | Path, val_fraction: float = 0.2, seed: int = 42
 
 
 # ---- writing down what was used -------------------------------------------------------------------
-def write_splits_csv(splits: DatasetSplits, path: Path) -> None:
-    """The split actually used, one row per image: path (relative to the data folder), class, split."""
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["path", "class", "split"])
-        for split in SPLIT_NAMES:
-            for sample in getattr(splits, split):
-                writer.writerow([relative_to_root(sample.path, splits.root), splits.classes[sample.label], split])
+def split_rows(splits: DatasetSplits) -> list[list[str]]:
+    """splits.csv: the split actually used, one row per image: path (relative to the data folder), class, split."""
+    rows = [["path", "class", "split"]]
+    for split in SPLIT_NAMES:
+        for sample in getattr(splits, split):
+            rows.append([relative_to_root(sample.path, splits.root), splits.classes[sample.label], split])
+    return rows
 
 
-def write_skipped_csv(splits: DatasetSplits, path: Path) -> None:
-    """Every file left out of training, one row each: path (relative to the data folder), reason."""
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["path", "reason"])
-        for skipped, reason in sorted(splits.skipped_files.items()):
-            writer.writerow([relative_to_root(skipped, splits.root), reason])
+def skipped_rows(splits: DatasetSplits) -> list[list[str]]:
+    """skipped.csv: every file left out of training, one row each: path (relative to the data folder), reason."""
+    return [["path", "reason"]] + [[relative_to_root(skipped, splits.root), reason]
+                                   for skipped, reason in sorted(splits.skipped_files.items())]
 
 
 def relative_to_root(path: Path | str, root: Path) -> str:

@@ -159,18 +159,44 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def load_weights_file(model: nn.Module, path: str) -> None:
-    """Copy a local weights file into ``model``'s backbone; the classifier head stays new."""
-    from timm.models import load_state_dict
+    """Copy a local weights file into ``model``'s backbone; the classifier head stays new.
+
+    The file is read as tensors only: a .pth/.pt/.bin file with ``torch.load(weights_only=True)``, so a
+    pickle that would build other Python objects (and could run code) is refused; .safetensors holds
+    nothing else anyway."""
+    import argparse
+    import pickle
+
+    import torch
+    from timm.models import clean_state_dict
 
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserError(f"weights file {file} does not exist; check the path given to --weights.")
     try:
-        state = load_state_dict(str(file), use_ema=False)
+        if file.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            content = load_file(str(file), device="cpu")
+        else:  # timm's training checkpoints also keep their settings (an argparse.Namespace): plain data
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                content = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:
+        if isinstance(err, pickle.UnpicklingError):  # refused by weights_only, or not a pickle at all
+            raise UserError(f"weights file {file} is not plain tensors (it is damaged, or holds Python objects that "
+                            "could run code when loaded), so it was not loaded; save the model's state_dict() "
+                            "or use a .safetensors file.") from None
         raise UserError(
             f"could not read weights file {file} ({type(err).__name__}); use a .pth or .safetensors file."
         ) from None
+    if isinstance(content, dict):  # a training checkpoint (timm's, Lightning's) keeps the weights under a key
+        content = next((content[key] for key in ("state_dict", "model") if isinstance(content.get(key), dict)),
+                       content)
+    state = {k: v for k, v in content.items() if isinstance(v, torch.Tensor)} if isinstance(content, dict) else {}
+    if not state:
+        raise UserError(f"weights file {file} holds no tensors by name (a state dict); "
+                        "save the model's state_dict() or use a .safetensors file.")
+    state = clean_state_dict(state)  # names saved from a DDP or torch.compile wrapper, as timm reads them
 
     # timm's own conversion for this architecture, e.g. a vision transformer's position table resized
     # to our image size. Architectures without one take the file as it is.

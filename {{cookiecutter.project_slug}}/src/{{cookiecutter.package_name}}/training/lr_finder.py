@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training.dashboard import tensorboard_writer
+from {{ cookiecutter.package_name }}.training.writing import picture_bytes, write_atomically
 
 FALLBACK_LR = 1e-3  # used when the finder cannot suggest anything (too few batches, diverging loss)
 MIN_LR, MAX_LR = 1e-6, 1.0  # the range tried
@@ -95,7 +96,7 @@ def run_finder(model: L.LightningModule, datamodule: L.LightningDataModule, trai
         suggestion, how = FALLBACK_LR, "the LR finder's curve had no clear downhill part; using the default"
     plot = run_path / "lr_finder.png"
     figure = finder_figure(finder.results["lr"], finder.results["loss"], suggestion)
-    figure.savefig(plot)
+    write_atomically(plot, picture_bytes(figure))
     writer = tensorboard_writer(trainer)
     if writer is not None:
         writer.add_image("train/lr_finder", figure_to_array(figure), 0, dataformats="HWC")

@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.training.lr_finder import LrChoice
 from {{ cookiecutter.package_name }}.training.pictures import confusion_matrix_image
 from {{ cookiecutter.package_name }}.training.run_folder import RunFolder
 from {{ cookiecutter.package_name }}.training.scores import confusion_matrix, per_class_table
+from {{ cookiecutter.package_name }}.training.writing import picture_bytes, write_atomically
 
 WORST_MISTAKES = 8  # thumbnails in the report
 THUMBNAIL = 128  # pixels
@@ -44,7 +45,7 @@ def write_report(run: RunFolder, settings: dict, metrics: dict, val_results: dic
     names = splits.classes
     matrix = confusion_matrix(val_results, len(names))
     picture = confusion_matrix_image(matrix, names, f"Confusion matrix, validation, best checkpoint ({run.path.name})")
-    picture.save(run.path / "confusion_matrix.png")
+    write_atomically(run.path / "confusion_matrix.png", picture_bytes(picture))
     train_counts = splits.train_counts()
 
     lines = [f"# Run report: {run.path.name}", ""]
@@ -73,7 +74,7 @@ def write_report(run: RunFolder, settings: dict, metrics: dict, val_results: dic
     lines += ["", "---", f"Repeat this run with: `{{ cookiecutter.project_slug }} train --config {run.config}` "
               f"(TensorBoard: `tensorboard --logdir {run.path.parent}`)", ""]
     path = run.path / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_atomically(path, "\n".join(lines))
     return path
 
 
@@ -198,10 +199,11 @@ def worst_mistakes(run: RunFolder, val_results: dict[str, torch.Tensor], splits:
         try:
             picture = load_rgb(sample.path, min_size=THUMBNAIL)
             picture.thumbnail((THUMBNAIL, THUMBNAIL))
-            picture.save(thumbnail, quality=85)
-            cell = f"![{sample.path.name}](mistakes/{thumbnail.name})"
         except OSError:
             cell = "(unreadable)"
+        else:
+            write_atomically(thumbnail, picture_bytes(picture, format="JPEG", quality=85))
+            cell = f"![{sample.path.name}](mistakes/{thumbnail.name})"
         lines.append(f"| {cell} | {sample.path.relative_to(splits.root).as_posix()} | {names[sample.label]} | "
                      f"{names[predicted]} | {float(val_results['probs'][row, predicted]):.0%} |")
     return lines
