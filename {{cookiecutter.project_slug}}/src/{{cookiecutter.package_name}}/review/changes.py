@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from {{ cookiecutter.package_name }}.dataset.folders import SPLIT_ALIASES
+from {{ cookiecutter.package_name }}.dataset.folders import REMOVED_FOLDER, REVIEW_LOG, SPLIT_ALIASES
 from {{ cookiecutter.package_name }}.errors import UserError
 
-LOG_NAME = "review-log.csv"
-REMOVED = ".removed"
 COLUMNS = ["time", "review", "run", "action", "old_path", "new_path", "status"]
 ACTIONS = ("keep", "move", "remove")
 SPLIT_FOLDERS = {"train", "val"}  # review never touches test photos: the final exam stays as it is
@@ -94,7 +92,7 @@ def plan_changes(root: Path, decisions: list[tuple[str, str, str]], classes: lis
                 raise UserError(f"{where}: the photo is in {label} already; use keep, or another class.")
             folder = PurePosixPath(split, target) if split else PurePosixPath(target)
         else:
-            folder = PurePosixPath(REMOVED, label)
+            folder = PurePosixPath(REMOVED_FOLDER, label)
         changes.append(Change(str(path), str(folder / path.name), action))
     return changes
 
@@ -119,7 +117,7 @@ def check_writable(root: Path, changes: list[Change]) -> None:
 
 # ---- the log -------------------------------------------------------------------------------------
 def read_log(root: Path) -> list[dict[str, str]]:
-    log = root / LOG_NAME
+    log = root / REVIEW_LOG
     if not log.is_file():
         return []
     with open(log, newline="", encoding="utf-8") as handle:
@@ -128,7 +126,7 @@ def read_log(root: Path) -> list[dict[str, str]]:
 
 def _log(root: Path, review: str, run: str, change: Change, status: str) -> None:
     """Append one line to the log and wait until it is on disk."""
-    log = root / LOG_NAME
+    log = root / REVIEW_LOG
     new = not log.is_file()
     with open(log, "a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -167,7 +165,7 @@ def _move(root: Path, change: Change, review: str, run: str) -> Change:
         (root / change.new).unlink(missing_ok=True)  # our empty reservation, never a photo
         _log(root, review, run, change, "failed")
         raise UserError(f"could not move {change.old} ({err.strerror}); it is still where it was. "
-                        f"What moved before it is listed in {root / LOG_NAME}.") from None
+                        f"What moved before it is listed in {root / REVIEW_LOG}.") from None
     _log(root, review, run, change, "done")
     return change
 
@@ -210,7 +208,7 @@ def undo_last_review(data: str | Path) -> tuple[list[Change], list[str]]:
         raise UserError(f"data folder {root} does not exist; pass the folder review changed, e.g. data/my-pets.")
     open_changes = in_place(read_log(root))
     if not open_changes:
-        raise UserError(f"nothing to undo: {root / LOG_NAME} lists no review changes still in place.")
+        raise UserError(f"nothing to undo: {root / REVIEW_LOG} lists no review changes still in place.")
     review = open_changes[-1]["review"]
     back = [Change(r["new_path"], r["old_path"], "undo") for r in reversed(open_changes) if r["review"] == review]
     check_writable(root, back)

@@ -52,7 +52,7 @@ def run_review(args: argparse.Namespace, load) -> None:
         restored, notes = changes.undo_last_review(args.undo)
         for note in notes:
             print(f"Not restored: {note}")
-        print(f"Put back {len(restored)} photo(s) in {args.undo}; logged in {Path(args.undo) / changes.LOG_NAME}.")
+        print(f"Put back {len(restored)} photo(s) in {args.undo}; logged in {Path(args.undo) / changes.REVIEW_LOG}.")
         return
     if not args.run:
         raise UsageError("review needs a run folder: review runs/<name> (or review --undo DATA_DIR)")
