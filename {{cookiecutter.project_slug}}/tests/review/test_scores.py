@@ -22,15 +22,17 @@ def read_ranking(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def test_the_planted_flip_ranks_first(flipped_run: Path, tmp_path: Path, capsys) -> None:
+def test_the_planted_flips_rank_first(flipped_run: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "suspects.csv"
     assert run_cli("review", str(flipped_run), "--csv", str(out), "--accelerator", "cpu") == 0
     said = capsys.readouterr().out
     assert "random weights" in said and "fine-tuned network" in said  # --no-pretrained: nothing else to start from
     rows = read_ranking(out)
     assert list(rows[0])[:6] == ["path", "label", "suggested", "probability", "score", "reason"]
-    first = rows[0]
-    assert (first["path"], first["label"], first["suggested"], first["suspect"]) == (FLIPPED, "fox", "cat", "yes")
+    top = {row["path"]: row for row in rows[:2]}
+    assert set(top) == set(FLIPPED)
+    first = top[FLIPPED[0]]
+    assert (first["label"], first["suggested"], first["suspect"]) == ("fox", "cat", "yes")
     assert float(first["probability"]) > 0.5 and "the model says cat" in first["reason"]
     scores = [float(row["score"]) for row in rows]
     assert scores == sorted(scores)
@@ -55,7 +57,7 @@ def test_the_starting_weights_give_the_features_when_there_are_some(flipped_run:
     out = tmp_path / "suspects.csv"
     assert run_cli("review", str(run), "--csv", str(out), "--accelerator", "cpu") == 0
     assert f"starting weights (file:{weights.resolve()})" in capsys.readouterr().out
-    assert read_ranking(out)[0]["path"] == FLIPPED
+    assert {row["path"] for row in read_ranking(out)[:2]} == set(FLIPPED)
 
 
 def test_a_run_that_is_not_there_is_one_line(tmp_path: Path, capsys) -> None:
