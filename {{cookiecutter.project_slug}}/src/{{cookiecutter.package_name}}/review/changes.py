@@ -9,7 +9,7 @@ path and the log names both; ``undo_last_review`` puts back whatever moved. A ne
 reserved as an empty file (opened with O_EXCL, which fails if the name exists), so a rename can never
 land on someone else's file: a clash gets ``photo (1).jpg``.
 
-Only the standard library: these are plain file operations, tested without a model.
+Plain file operations (no PyTorch), tested without a model.
 """
 
 from __future__ import annotations
@@ -234,3 +234,30 @@ def changes_since(data: str | Path, since: datetime | None) -> Counter:
     rows = in_place(read_log(Path(data).expanduser()))
     return Counter(row["action"] for row in rows if row["status"] == "done"
                    and (since is None or datetime.fromisoformat(row["time"]) > since))
+
+
+def since_last_run(data: str | Path, run: Path) -> str | None:
+    """The line ``train`` prints about review's changes to ``data`` since the previous run on it (its
+    splits.csv, written when it started, next to ``run`` in the output folder); None if there are none."""
+    root = Path(data).expanduser()
+    if not (root / REVIEW_LOG).is_file():
+        return None
+    earlier = [splits.stat().st_mtime for splits in run.parent.glob("*/splits.csv")
+               if splits.parent != run and _data_of(splits.parent) == root.resolve()]
+    since = datetime.fromtimestamp(max(earlier), timezone.utc) if earlier else None
+    counts = changes_since(root, since)
+    if not counts:
+        return None
+    return (f"Review: {counts['move']} photo(s) moved, {counts['remove']} removed by review since the last run "
+            f"(listed in {root / REVIEW_LOG}).")
+
+
+def _data_of(run: Path) -> Path | None:
+    """The data folder in a run's config.yaml, resolved (None if it cannot be read)."""
+    import yaml
+
+    try:
+        data = (yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}).get("data")
+        return Path(str(data)).expanduser().resolve()
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None

@@ -70,8 +70,9 @@ def build_page(root: Path, suspects: list[Scored], classes: list[str], thumbnail
             with gr.Row(equal_height=True, elem_id=f"suspect-{number}"):
                 gr.Image(thumbnail, show_label=False, interactive=False, height=THUMBNAIL, scale=1,
                          elem_id=f"photo-{number}")
+                same = "; ".join(part for part in photo.reason.split("; ") if part.startswith("duplicate"))
                 gr.Markdown(f"**{Path(photo.path).name}**  \n`{photo.path}`  \nin **{photo.label}** ({photo.split}); "
-                            f"the model suggests **{photo.suggested}** ({photo.probability:.0%})  \n{photo.reason}")
+                            f"the model suggests **{photo.suggested}** ({photo.probability:.0%})  \n{same}")
                 choices.append(gr.Radio(["keep", "move", "remove"], value="keep", label="decision", scale=1,
                                         elem_id=f"decision-{number}"))
                 targets.append(gr.Dropdown(others, label="move to", scale=1, elem_id=f"class-{number}",
