@@ -50,6 +50,8 @@ EVERY_PROJECT = {
     "tests/training/test_lr_finder.py", "tests/training/test_dashboard.py", "tests/training/test_report.py",
     "tests/sharing/__init__.py", "tests/sharing/test_export.py", "tests/sharing/test_serving.py",
     "tests/sharing/test_space.py",
+    "tests/review/__init__.py", "tests/review/conftest.py", "tests/review/test_changes.py",
+    "tests/review/test_scores.py", "tests/review/test_page.py",
 }
 # Files that exist only when their option is chosen: one set per option value.
 OPTION_FILES = {

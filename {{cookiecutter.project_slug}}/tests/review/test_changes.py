@@ -243,3 +243,18 @@ def test_changes_since_counts_what_is_still_moved_and_removed(data: Path, run: P
     changes.undo_last_review(data)
     assert not changes.changes_since(data, None)
     assert not changes.changes_since(tmp_path, None)  # no log at all
+
+
+def test_train_is_told_what_review_changed_since_the_last_run_on_the_folder(data: Path, run: Path,
+                                                                             tmp_path: Path) -> None:
+    """The line counts the changes after the newest other run on this data folder (its splits.csv)."""
+    run_cli("review", str(run), "--apply", decisions(tmp_path, ("train/cat/cat_001.png", "move", "dog")))
+    new_run = run.parent / "r2"
+    new_run.mkdir()
+    old = os.path.getmtime(run / "splits.csv") - 3600  # r1 started an hour before the review
+    os.utime(run / "splits.csv", (old, old))
+    assert changes.since_last_run(data, new_run) == (
+        f"Review: 1 photo(s) moved, 0 removed by review since the last run (listed in {data / changes.REVIEW_LOG}).")
+    os.utime(run / "splits.csv")  # a run after the review: nothing new since
+    assert changes.since_last_run(data, new_run) is None
+    assert changes.since_last_run(tmp_path, new_run) is None  # a folder review never touched

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FLIPPED
 from ..conftest import run_cli
 from ..loopback import free_port, wait_for_page
+from .conftest import FLIPPED
 
 pytest.importorskip("gradio", reason="the review page needs: pip install -e .[review]")
 pytest.importorskip("cleanlab", reason="review needs: pip install -e .[review]")

@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-from .conftest import FLIPPED
 from ..conftest import TINY_MODEL, run_cli
+from .conftest import FLIPPED
 
 pytest.importorskip("cleanlab", reason="review needs: pip install -e .[review]")
 pytest.importorskip("sklearn", reason="review needs: pip install -e .[review]")
