@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,35 @@ from .conftest import FLIPPED
 
 pytest.importorskip("gradio", reason="the review page needs: pip install -e .[review]")
 pytest.importorskip("cleanlab", reason="review needs: pip install -e .[review]")
-webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs: pip install selenium")
+try:
+    from selenium import webdriver
+except ImportError:
+    webdriver = None
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromedriver "
-                       "(apt-get install -y chromium chromium-driver)"),
-]
+MISSING = ("Selenium: pip install -e .[dev]" if webdriver is None else "" if CHROMIUM and DRIVER
+           else "chromium and chromedriver: apt-get install -y chromium chromium-driver")
+needs_a_browser = pytest.mark.skipif(bool(MISSING), reason=f"the browser test needs {MISSING}")
+
+
+def test_with_no_suspects_the_page_says_so_on_loopback_only(tmp_path: Path) -> None:
+    from {{ cookiecutter.package_name }}.review.page import serve
+    from {{ cookiecutter.package_name }}.training.run_folder import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    run.labels.write_text('["cat", "fox"]')
+    port = free_port()
+    page = serve(tmp_path, [], run, port=port, block=False)
+    try:
+        assert page.server_name == "127.0.0.1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as response:
+            config = response.read().decode()
+        assert "No suspects" in config and "Apply my choices" in config
+    finally:
+        page.close()
+        shutil.rmtree(page.thumbnails, ignore_errors=True)
 
 
 def browser(profile: Path):
@@ -60,6 +81,8 @@ def page(flipped_run: Path, flipped_data: Path, tmp_path: Path):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
+@needs_a_browser
 def test_a_photo_is_moved_and_one_removed_through_the_page_and_undo_restores_them(page, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready

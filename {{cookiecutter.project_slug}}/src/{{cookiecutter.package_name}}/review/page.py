@@ -86,7 +86,7 @@ def build_page(root: Path, suspects: list[Scored], classes: list[str], thumbnail
             try:
                 done = apply_decisions(root, decisions, classes, run_name)
             except UserError as err:
-                return f"**Nothing more was changed**: {err}", gr.Button(interactive=True)
+                return f"**Stopped**: {err}", gr.Button(interactive=True)
             moved = sum(change.action == "move" for change in done)
             lines = [f"**Done**: moved {moved}, removed {len(done) - moved} (logged in `review-log.csv`). "
                      f"Undo: `{{ cookiecutter.project_slug }} review --undo {root}`"]
