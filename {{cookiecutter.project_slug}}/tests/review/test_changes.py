@@ -78,8 +78,10 @@ def test_apply_moves_exactly_the_files_asked_and_logs_each(data: Path, run: Path
         ("move", "train/cat/cat_001.png", "train/dog/cat_001.png", "done"),
         ("remove", "val/dog/dog_002.png", ".removed/dog/dog_002.png", "pending"),
         ("remove", "val/dog/dog_002.png", ".removed/dog/dog_002.png", "done"),
+        ("keep", "train/fox/fox_001.png", "train/fox/fox_001.png", "done"),  # so the page does not ask again
     ]
     assert {r["run"] for r in rows} == {"r1"} and len({r["review"] for r in rows}) == 1
+    assert changes.kept_photos(data) == {"train/fox/fox_001.png"}
 
 
 def test_a_name_clash_never_overwrites(data: Path, run: Path, tmp_path: Path) -> None:

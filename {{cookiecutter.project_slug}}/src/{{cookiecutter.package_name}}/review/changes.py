@@ -73,11 +73,13 @@ def plan_changes(root: Path, decisions: list[tuple[str, str, str]], classes: lis
         where = f"row {number} ({relative or 'no path'})"
         if action not in ACTIONS:
             raise UserError(f"{where}: action {action!r} is not one of keep, move, remove.")
-        if action == "keep":
-            continue
         path = PurePosixPath(relative.replace("\\", "/"))
         if not relative or path.is_absolute() or ".." in path.parts:
             raise UserError(f"{where}: give the path inside the data folder, as in splits.csv (e.g. train/cat/a.jpg).")
+        if action == "keep":  # logged, so that the page does not ask again about it
+            if (root / path).is_file():
+                changes.append(Change(str(path), str(path), action))
+            continue
         if not (root / path).is_file():
             raise UserError(f"{where}: {root / path} does not exist (moved already?); "
                             "take it out of the decisions file or run review again.")
@@ -171,10 +173,15 @@ def _move(root: Path, change: Change, review: str, run: str) -> Change:
 
 
 def apply_changes(root: Path, changes: list[Change], run: str) -> list[Change]:
-    """Carry out checked changes, one logged rename each; returns them with the names chosen."""
+    """Carry out checked changes, one logged rename each, and log the photos kept; returns the moves and
+    removals with the names chosen."""
     check_writable(root, changes)
     review = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return [_move(root, change, review, run) for change in changes]
+    moved = [_move(root, change, review, run) for change in changes if change.action != "keep"]
+    for change in changes:
+        if change.action == "keep":
+            _log(root, review, run, change, "done")
+    return moved
 
 
 def apply_decisions(root: str | Path, decisions: list[tuple[str, str, str]], classes: list[str],
@@ -191,7 +198,7 @@ def in_place(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     undone = {(r["review"], r["old_path"]) for r in rows if r["action"] == "undo" and r["status"] == "done"}
     last: dict[tuple[str, str], dict[str, str]] = {}  # (review, new path) -> its latest row
     for row in rows:
-        if row["action"] != "undo":
+        if row["action"] not in ("undo", "keep"):
             last.pop((row["review"], row["new_path"]), None)  # re-inserted: ordered by its latest row
             last[(row["review"], row["new_path"])] = row
     return [row for key, row in last.items() if row["status"] in ("done", "pending") and key not in undone]
@@ -225,6 +232,11 @@ def undo_last_review(data: str | Path) -> tuple[list[Change], list[str]]:
             continue
         _log(root, review, "", change, "done")  # it never left: nothing to move, the change is closed
     return restored, notes
+
+
+def kept_photos(root: Path) -> set[str]:
+    """Photos someone chose to keep in an earlier review (the page leaves them out), by path."""
+    return {row["old_path"] for row in read_log(root) if row["action"] == "keep"}
 
 
 # ---- what the next train says --------------------------------------------------------------------

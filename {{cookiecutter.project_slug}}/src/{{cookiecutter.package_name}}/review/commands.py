@@ -59,8 +59,9 @@ def run_review(args: argparse.Namespace, load) -> None:
     from {{ cookiecutter.package_name }}.training.run_folder import RunFolder
 
     run = RunFolder(Path(args.run).expanduser())
-    if not run.splits.is_file():
-        raise UserError(f"{run} is not a run folder made by train (it has no splits.csv); pass runs/<name>.")
+    if not run.splits.is_file() or not run.labels.is_file():
+        raise UserError(f"{run} is not a run folder made by train (it has no splits.csv or labels.json); "
+                        "pass runs/<name>.")
     if args.apply:
         root = Path(args.data).expanduser() if args.data else run.data_folder()
         classes = json.loads(run.labels.read_text(encoding="utf-8"))
@@ -84,7 +85,11 @@ def run_review(args: argparse.Namespace, load) -> None:
         return
     from {{ cookiecutter.package_name }}.review.page import serve
 
-    serve(root, suspects, run, port=args.port)
+    kept = changes.kept_photos(root)
+    if kept & {photo.path for photo in suspects}:
+        print(f"{len(kept & {p.path for p in suspects})} suspect(s) you kept in an earlier review are not shown "
+              f"(see {root / changes.REVIEW_LOG}).")
+    serve(root, [photo for photo in suspects if photo.path not in kept], run, port=args.port)
 
 
 def summary_line(done: list, root: Path) -> str:
