@@ -106,7 +106,17 @@ def serve(root: Path, suspects: list[Scored], run, port: int = 7860, block: bool
     classes = json.loads(run.labels.read_text(encoding="utf-8"))
     shown = suspects[:MAX_SHOWN]
     folder = Path(tempfile.mkdtemp(prefix="review-thumbnails-"))
-    page = build_page(root, shown, classes, make_thumbnails(root, shown, folder), run.path.name, len(suspects))
+    thumbnails = make_thumbnails(root, shown, folder)
+    # Gradio copies what a page shows into its cache, /tmp/gradio unless told otherwise: here into our
+    # folder, so that no thumbnail of your photos outlives the page.
+    cache, os.environ["GRADIO_TEMP_DIR"] = os.environ.get("GRADIO_TEMP_DIR"), str(folder / "gradio")
+    try:
+        page = build_page(root, shown, classes, thumbnails, run.path.name, len(suspects))
+    finally:
+        if cache is None:
+            del os.environ["GRADIO_TEMP_DIR"]
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = cache
     try:
         # No uploads on this page: Gradio's upload route gets a tiny limit. Only the thumbnails are served.
         page.launch(server_name=HOST, server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
