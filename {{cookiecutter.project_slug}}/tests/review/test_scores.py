@@ -65,3 +65,18 @@ def test_a_run_that_is_not_there_is_one_line(tmp_path: Path, capsys) -> None:
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "not a run folder" in error[0]
     assert run_cli("review") == 2
+
+
+def test_without_its_starting_weights_review_says_so_and_uses_the_run(flipped_run: Path, tmp_path: Path,
+                                                                    capsys) -> None:
+    """Pretrained weights that cannot be had (here: timm has none for the tiny model; offline alike)."""
+    run = tmp_path / "run"
+    shutil.copytree(flipped_run, run)
+    settings = yaml.safe_load((run / "config.yaml").read_text())
+    settings.update(weights=None, pretrained=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(settings))
+    out = tmp_path / "suspects.csv"
+    assert run_cli("review", str(run), "--csv", str(out), "--accelerator", "cpu") == 0
+    said = capsys.readouterr().out
+    assert "starting weights cannot be loaded" in said and "fine-tuned network" in said
+    assert {row["path"] for row in read_ranking(out)[:2]} == set(FLIPPED)

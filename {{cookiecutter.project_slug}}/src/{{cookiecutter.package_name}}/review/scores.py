@@ -83,7 +83,8 @@ def starting_network(run, classifier, say=print) -> tuple[torch.nn.Module, str]:
                                               settings.get("image_size"))
             return network.to(classifier.device).eval(), f"the starting weights ({source})"
         except UserError as err:
-            say(f"The run's starting weights cannot be loaded ({err}); using its fine-tuned network instead, "
+            why = str(err).split("; ")[0].split(". ")[0]  # what went wrong, without train's advice
+            say(f"The run's starting weights cannot be loaded ({why}); using its fine-tuned network instead, "
                 "which may have learnt some wrong labels by heart.")
     else:
         say("The run started from random weights; scoring with its fine-tuned network instead.")
