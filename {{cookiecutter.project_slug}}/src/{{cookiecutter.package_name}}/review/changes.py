@@ -5,9 +5,9 @@
 
 Each change is one rename, which the operating system does in one step. The log says "pending" (on
 disk, fsync) before the rename and "done" after it, so a crash leaves each photo at its old or its new
-path and the log names both; ``undo_last_review`` puts back whatever moved. A new name is first
-reserved as an empty file (opened with O_EXCL, which fails if the name exists), so a rename can never
-land on someone else's file: a clash gets ``photo (1).jpg``.
+path and the log names both; ``undo_last_review`` puts back whatever moved. A name that is taken gets
+``photo (1).jpg``, and the new name is reserved as an empty file (O_EXCL: it fails if the name exists)
+before the rename, so a rename can never land on someone else's file.
 
 Plain file operations (no PyTorch), tested without a model.
 """
@@ -141,26 +141,31 @@ def _log(root: Path, review: str, run: str, change: Change, status: str) -> None
 
 
 # ---- moving --------------------------------------------------------------------------------------
-def _reserve(root: Path, relative: str) -> str:
-    """Create an empty file at ``relative`` or, if that name is taken, at 'name (1).ext', 'name (2).ext', ...;
-    returns the name reserved. O_EXCL makes taking a name and checking it is free one step."""
+def _free_name(root: Path, relative: str) -> str:
+    """``relative`` if nothing is there, else 'name (1).ext', 'name (2).ext', ...: the first free name."""
     wanted = PurePosixPath(relative)
-    (root / wanted.parent).mkdir(parents=True, exist_ok=True)
     for number in range(10_000):
-        name = wanted.name if number == 0 else f"{wanted.stem} ({number}){wanted.suffix}"
-        candidate = wanted.parent / name
-        try:
-            os.close(os.open(root / candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        candidate = wanted.parent / (wanted.name if number == 0 else f"{wanted.stem} ({number}){wanted.suffix}")
+        if not os.path.lexists(root / candidate):
             return str(candidate)
-        except FileExistsError:
-            continue
     raise UserError(f"{root / wanted.parent} has too many files called {wanted.stem} (...); tidy it up first.")
 
 
 def _move(root: Path, change: Change, review: str, run: str) -> Change:
-    """Log, reserve the new name, rename over the reservation, log again. Returns the change as done."""
-    change = Change(change.old, _reserve(root, change.new), change.action)
+    """Log "pending", reserve the new name, rename onto the reservation, log "done". Returns the change made.
+
+    The reservation is an empty file created with O_EXCL, which fails if anything has the name by then:
+    so the rename can only ever replace our own empty file, never a photo.
+    """
+    change = Change(change.old, _free_name(root, change.new), change.action)
+    (root / change.new).parent.mkdir(parents=True, exist_ok=True)
     _log(root, review, run, change, "pending")
+    try:
+        os.close(os.open(root / change.new, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except OSError as err:  # FileExistsError: someone took the name a moment ago
+        _log(root, review, run, change, "failed")
+        raise UserError(f"could not move {change.old} to {change.new} ({err.strerror}); nothing happened to it. "
+                        f"What moved before it is listed in {root / REVIEW_LOG}; run the same command again.") from None
     try:
         os.replace(root / change.old, root / change.new)
     except OSError as err:
