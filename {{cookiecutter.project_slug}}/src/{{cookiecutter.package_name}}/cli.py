@@ -3,6 +3,7 @@
     {{ cookiecutter.project_slug }} check-data data/my-pets          look for problems in a dataset folder
     {{ cookiecutter.project_slug }} train --data data/my-pets        fine-tune a classifier
     {{ cookiecutter.project_slug }} train --help                     every training flag, by topic
+    {{ cookiecutter.project_slug }} review runs/<name>               find and fix photos in the wrong class folder
 
 Train's flags come from ``config.Config``, the others' from dataset/ and sharing/commands.py. Heavy
 libraries (torch, Lightning) are imported only when a command runs, so ``--help`` and typos answer at
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from {{ cookiecutter.package_name }}.config import FIELDS, GROUP_TITLES, load_config, make_config
 from {{ cookiecutter.package_name }}.dataset.commands import add_check_data, add_download_pets
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.review.commands import add_review
 from {{ cookiecutter.package_name }}.sharing import commands
 from {{ cookiecutter.package_name }}.training.settings import Parser, add_flags, parse_or_suggest
 
@@ -45,7 +47,7 @@ def run_predict(args: argparse.Namespace) -> None:
 
 
 def load_classifier(path: str, accelerator: str = "auto"):
-    """``predict.load_classifier`` for export and demo, imported when they run (it brings in PyTorch)."""
+    """``predict.load_classifier`` for export, demo and review, imported when they run (it brings in PyTorch)."""
     from {{ cookiecutter.package_name }}.predict import load_classifier
 
     return load_classifier(path, accelerator)
@@ -70,6 +72,7 @@ def build_parser() -> Parser:
     commands.add_demo(subcommands, load_classifier)
 {%- endif %}
     add_download_pets(subcommands)
+    add_review(subcommands, load_classifier)
     return parser
 
 

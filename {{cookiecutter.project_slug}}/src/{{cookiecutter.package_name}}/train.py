@@ -29,11 +29,12 @@ from {{ cookiecutter.package_name }}.dataset.folders import find_dataset, write_
 from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.model import Classifier
+from {{ cookiecutter.package_name }}.review import changes
 from {{ cookiecutter.package_name }}.training import backbones, evaluation, lr_finder, processes, run_folder, summary
 from {{ cookiecutter.package_name }}.training.checkpoints import SafeCheckpointIO, best_and_last
 from {{ cookiecutter.package_name }}.training.dashboard import Dashboard, log_final_results
 from {{ cookiecutter.package_name }}.training.quiet import quiet_lightning
-from {{ cookiecutter.package_name }}.training.report import write_report
+from {{ cookiecutter.package_name }}.training.report import review_hint, write_report
 from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, write_json
 from {{ cookiecutter.package_name }}.training.speed import ImagesPerSecond
 from {{ cookiecutter.package_name }}.training.validation import ValidationResults
@@ -79,6 +80,8 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
             write_skipped_csv(splits, run.skipped)
         for line in summary.data_lines(splits, run.skipped):
             console.print(line)
+        if main and (reviewed := changes.since_last_run(cfg.data, run.path)):  # what `review` changed since
+            console.print(reviewed)
         loss_weights, balanced_sampling, balance = choose_balance(cfg.balance, splits, say=console.print)
 
         # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
@@ -133,6 +136,8 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
 
         # 10. Summary.
         console.print(summary.result_table(metrics))
+        if label_hint := review_hint(predictions.results, run):  # confident mistakes: labels worth a look
+            console.print(f"Labels to check: {label_hint}", markup=False)
         console.print(f"Run folder: [bold]{run}[/]  (TensorBoard: tensorboard --logdir {run.path.parent})")
         return run
 

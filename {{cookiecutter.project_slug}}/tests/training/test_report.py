@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.config import Config
-from {{ cookiecutter.package_name }}.training.report import duration, what_to_try
+from {{ cookiecutter.package_name }}.training.report import duration, review_hint, what_to_try
+from {{ cookiecutter.package_name }}.training.run_folder import RunFolder
 
 from ..conftest import run_cli
 
@@ -92,3 +93,13 @@ def test_a_clean_run_still_gets_a_next_step() -> None:
 
 def test_duration_reads_like_a_person_would_say_it() -> None:
     assert [duration(s) for s in (9, 85, 3725)] == ["9 s", "1 min 25 s", "1 h 2 min"]
+
+
+def test_confident_validation_mistakes_point_at_review() -> None:
+    """Wrong and at least 80% sure: the look of a photo in the wrong class folder."""
+    targets = torch.tensor([0, 1, 1])
+    unsure = {"probs": torch.tensor([[0.9, 0.1], [0.4, 0.6], [0.6, 0.4]]), "targets": targets}
+    assert review_hint(unsure, RunFolder(Path("runs/r1"))) is None  # the one mistake is a 60% guess
+    sure = {"probs": torch.tensor([[0.9, 0.1], [0.95, 0.05], [0.6, 0.4]]), "targets": targets}
+    hint = review_hint(sure, RunFolder(Path("runs/r1")))
+    assert hint.startswith("1 validation photo(s)") and f"review {Path('runs/r1')}" in hint

@@ -52,7 +52,9 @@ def _classify_groups(groups: list[list[str]], where: dict[str, tuple[str, str]],
     leak = "; the val split that train makes may put one copy in val" if val_is_made else ""
     kinds = {
         "within a class": ([], "info", f"in the same class (they count twice{leak})"),
-        "across classes": ([], "warning", "in different classes: which label is right? (label conflict)"),
+        "across classes": ([], "warning", "in different classes: which label is right? (label conflict; "
+                                          "after training, `{{ cookiecutter.project_slug }} review runs/<name>` "
+                                          "lists them to move or remove)"),
         "across splits": ([], "warning", "in both train and val/test: the score would be measured on "
                                          "photos the model trained on (leakage)"),
     }

@@ -31,6 +31,10 @@ SPLIT_NAMES = ("train", "val", "test")
 # Other names people (and dataset exporters) give the split folders, compared in lowercase.
 SPLIT_ALIASES = {"train": ("train", "training"), "val": ("val", "valid", "validation"), "test": ("test", "testing")}
 
+# What ``review`` keeps in the data folder (review/changes.py): photos it removed, and its log. Neither is
+# part of the dataset, and neither is reported as a stray file.
+REMOVED_FOLDER, REVIEW_LOG = ".removed", "review-log.csv"
+
 # Why a file was left out, as written in skipped.csv and counted in the start-up summary.
 HIDDEN, NOT_AN_IMAGE, OUTSIDE, UNREADABLE, NO_TRAIN = (
     "hidden", "not an image", "not in a class folder", "unreadable", "class has no training images",
@@ -131,7 +135,8 @@ def scan_folder(data_dir: str | Path) -> FolderScan:
     skipped: dict[Path, str] = {}
     # With the classes directly in the root, val/ and test/ next to them are splits, not classes.
     others = tuple(folder for split, folder in split_dirs.items() if split != "train")
-    images = {"train": _images_by_class(train_dir, skipped, ignore=others if train_dir == root else ())}
+    ours = (root / REMOVED_FOLDER, root / REVIEW_LOG)
+    images = {"train": _images_by_class(train_dir, skipped, ignore=others + ours if train_dir == root else ())}
     for split, folder in split_dirs.items():
         if split != "train":
             images[split] = _images_by_class(folder, skipped)

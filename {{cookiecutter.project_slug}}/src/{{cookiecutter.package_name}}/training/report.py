@@ -36,6 +36,7 @@ STILL_IMPROVING = 0.01  # val F1 rose at least this much in the last epoch: trai
 FEW_IMAGES = 20  # training photos per class below this: too few
 SMALL_SHARE = 0.3  # this share of photos smaller than the input size: they get blown up
 SIZE_SAMPLE = 200  # photos whose size is checked (reading headers only, so it is quick)
+CONFIDENT_MISTAKE = 0.8  # a wrong answer this sure is often a photo in the wrong class folder: point at review
 
 
 def write_report(run: RunFolder, settings: dict, metrics: dict, val_results: dict[str, torch.Tensor],
@@ -52,6 +53,8 @@ def write_report(run: RunFolder, settings: dict, metrics: dict, val_results: dic
     lines += ["", "## What to try next", ""]
     share = small_image_share(splits, settings["image_size"])
     hints = what_to_try(metrics, history, names, train_counts, matrix, settings, share)
+    if label_hint := review_hint(val_results, run):
+        hints.insert(0, f"**Labels to check**: {label_hint}")
     lines += [f"- {hint}" for hint in hints]
     lines += [
         "", "## Confusion matrix", "",
@@ -163,6 +166,23 @@ def what_to_try(metrics: dict, history: list[dict], names: list[str], train_coun
         hints.append("Nothing obvious to fix. For a few more points try a bigger backbone such as "
                      "`--backbone convnext_tiny`, or more photos; or share this model with `predict` and `export`.")
     return hints
+
+
+def review_hint(val_results: dict[str, torch.Tensor], run: RunFolder) -> str | None:
+    """A sentence pointing at ``review`` when some validation mistakes are confident ones, else None.
+
+    A model that is wrong and sure of it is most often looking at a photo saved in the wrong class
+    folder (or one that shows two classes): the kind of problem ``review`` finds among all the photos.
+    """
+    probabilities = val_results["probs"]
+    confident = (probabilities.argmax(1) != val_results["targets"]) & (probabilities.max(1).values >= CONFIDENT_MISTAKE)
+    count = int(confident.sum())
+    if not count:
+        return None
+    return (f"{count} validation photo(s) were taken for another class with {CONFIDENT_MISTAKE:.0%} confidence or "
+            "more, which is how a photo in the wrong class folder looks. `{{ cookiecutter.project_slug }} review "
+            f"{run}` ranks every training and validation photo by how likely its label is wrong, and lets you "
+            "move or remove them.")
 
 
 def small_image_share(splits: DatasetSplits, image_size: int) -> float:
