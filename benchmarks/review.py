@@ -188,7 +188,8 @@ def rankings(outputs: dict, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray
 def review_ranking(project: Path, package: str, run: Path, outputs: dict, work: Path) -> tuple[np.ndarray, np.ndarray]:
     """The project's ``review RUN --csv`` ranking of the training photos (val rows are left out)."""
     out = work / f"review-{run.name}.csv"
-    command(project, package, ["review", str(run), "--csv", str(out)], work / f"review-{run.name}.log")
+    command(project, package, ["review", str(run), "--csv", str(out), "--accelerator", "cpu"],
+            work / f"review-{run.name}.log")
     index = {path: i for i, path in enumerate(outputs["paths"])}
     order, suggested = [], np.array(outputs["labels"])
     with open(out, newline="", encoding="utf-8") as file:
