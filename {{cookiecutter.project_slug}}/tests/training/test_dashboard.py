@@ -55,7 +55,7 @@ def test_event_files_hold_the_per_class_table_and_hparams(trained_run: Path) -> 
     assert groups.index("val_best") > max(groups.index("train"), groups.index("val"))
     summary = events.Tensors("val_best/scores/text_summary")[-1].tensor_proto.string_val[0].decode()
     accuracy = next(s.value for s in events.Scalars("val_best/acc"))
-    assert f"| val accuracy | {accuracy:.4g} |" in summary
+    assert f"| val accuracy | {accuracy:.1%} |" in summary and "| val loss |" in summary
 
 
 def test_confusion_matrix_stays_readable_with_37_classes() -> None:

@@ -188,7 +188,8 @@ def log_final_results(trainer: L.Trainer, results: dict[str, torch.Tensor], name
 
 def best_scores_table(metrics: dict) -> str:
     """The best checkpoint's scores as a markdown table for TensorBoard's Text tab."""
-    rows = [f"| {name} | {metrics[key]:.4g} |" for key, name in BEST_SCORES.items() if metrics.get(key) is not None]
+    rows = [f"| {name} | {metrics[key]:.1%} |" if key.endswith("acc") else f"| {name} | {metrics[key]:.3f} |"
+            for key, name in BEST_SCORES.items() if metrics.get(key) is not None]
     return "\n".join(["| best checkpoint | score |", "| --- | ---: |", *rows])
 
 
