@@ -44,8 +44,18 @@ def test_event_files_hold_the_per_class_table_and_hparams(trained_run: Path) -> 
     assert start.hparams["backbone"].string_value == "test_efficientnet"
     assert start.hparams["epochs"].number_value == 2
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-    assert {"best/val_acc", "best/val_f1_macro", "best/val_loss"} <= {m.name.tag for m in experiment.metric_infos}
-    assert {"best/val_acc", "learning_rate/head", "learning_rate/backbone_1"} <= set(events.Tags()["scalars"])
+    scores = {"val_best/acc", "val_best/f1_macro", "val_best/loss"}
+    assert scores <= {m.name.tag for m in experiment.metric_infos}
+    # HParams reads each score from the scalar of that name; one point each, at the end.
+    scalars = set(events.Tags()["scalars"])
+    assert scores | {"learning_rate/head", "learning_rate/backbone_1"} <= scalars
+    assert all(len(events.Scalars(tag)) == 1 for tag in scores)
+    # Time Series sorts groups by name: the one-point cards come after the train/ and val/ curves.
+    groups = sorted({tag.split("/")[0] for tag in scalars})
+    assert groups.index("val_best") > max(groups.index("train"), groups.index("val"))
+    summary = events.Tensors("val_best/scores/text_summary")[-1].tensor_proto.string_val[0].decode()
+    accuracy = next(s.value for s in events.Scalars("val_best/acc"))
+    assert f"| val accuracy | {accuracy:.1%} |" in summary and "| val loss |" in summary
 
 
 def test_confusion_matrix_stays_readable_with_37_classes() -> None:

@@ -8,7 +8,11 @@ Open it with ``tensorboard --logdir runs``. TensorBoard groups tags by the part 
              val/predictions          the same validation photos every epoch; green = right, red = wrong
              val/worst_predictions    the validation photos with the highest loss (best checkpoint, at the end)
     Text     val/per_class_scores     precision, recall, F1 and number of photos for every class
-    HParams  best/val_acc, ...        the settings of each run next to its best checkpoint's scores
+             val_best/scores          the best checkpoint's scores, as a small table (at the end)
+    HParams  val_best/acc, ...        the settings of each run next to its best checkpoint's scores
+
+Time Series sorts its groups by name and shows every scalar as a card: the best checkpoint's one-point
+scores are named ``val_best/`` so they sort after the ``train/`` and ``val/`` curves instead of above them.
 
 Drawing pictures costs time, so it happens at most once per epoch, after validation, on a fixed small
 sample; an epoch is skipped when drawing has already used more than ``DRAWING_BUDGET`` of the run's time
@@ -34,6 +38,9 @@ PREVIEW_IMAGES = 16  # training images in the batch preview
 SAMPLE_IMAGES = 16  # validation images in the predictions grid (the same ones every epoch)
 WORST_IMAGES = 16  # highest-loss validation images shown at the end
 DRAWING_BUDGET = 0.03  # at most 3% of the run's time goes into drawing pictures
+# The best checkpoint's scores in HParams and the text summary, from metrics.json, with their names there.
+BEST_SCORES = {"val_acc": "val accuracy", "val_f1_macro": "val macro F1", "val_loss": "val loss",
+               "test_acc": "test accuracy"}
 
 
 # ---- the callback ---------------------------------------------------------------------------------
@@ -170,11 +177,20 @@ def log_final_results(trainer: L.Trainer, results: dict[str, torch.Tensor], name
     if images:
         writer.add_image("val/worst_predictions", captioned_grid(torch.stack(images), captions, colours), step)
     # The HParams tab lists every run with its settings and these scores, to compare runs side by side.
-    scores = {f"best/{key}": metrics[key] for key in ("val_acc", "val_f1_macro", "val_loss", "test_acc")
+    # It reads each score from a scalar of that name, so they are scalars too (one point, at the end).
+    scores = {f"val_best/{key.removeprefix('val_')}": metrics[key] for key in BEST_SCORES
               if metrics.get(key) is not None}
+    writer.add_text("val_best/scores", best_scores_table(metrics), step)
     hparams = {key: "none" if value is None else value for key, value in config.items()}
     trainer.logger.log_hyperparams(hparams, scores, step=step)
     trainer.logger.finalize("success")  # write everything to disk now
+
+
+def best_scores_table(metrics: dict) -> str:
+    """The best checkpoint's scores as a markdown table for TensorBoard's Text tab."""
+    rows = [f"| {name} | {metrics[key]:.1%} |" if key.endswith("acc") else f"| {name} | {metrics[key]:.3f} |"
+            for key, name in BEST_SCORES.items() if metrics.get(key) is not None]
+    return "\n".join(["| best checkpoint | score |", "| --- | ---: |", *rows])
 
 
 def tensorboard_writer(trainer: L.Trainer):
