@@ -2,11 +2,11 @@
 
 A network fine-tuned on a photo has learnt its label, wrong or not, so its own loss on that photo says
 little. Each photo is scored instead by a model that never saw its label: the frozen backbone turns
-every photo into features once, then a linear head is trained on four fifths of them and predicts the
-last fifth, five times over (k-fold cross-validation, scikit-learn). cleanlab's confident learning turns
-those out-of-sample probabilities into a label-quality score (low: suspicious) and flags the likely
-label errors. Photos that are the same picture as one in another class (check-data's duplicates) are
-suspects too.
+every photo into features once (averaged with its mirror image's), then a linear head is trained on
+four fifths of them and predicts the last fifth, five times over (k-fold cross-validation,
+scikit-learn). cleanlab's confident learning turns those out-of-sample probabilities into a
+label-quality score (low: suspicious) and flags the likely label errors. Photos that are the same
+picture as one in another class (check-data's duplicates) are suspects too.
 
 The features come from the weights the run started from (its pretrained backbone: ``features="start"``),
 which never saw the labels, or from the run's fine-tuned network (``features="run"``), used when the
@@ -97,14 +97,21 @@ def fine_tuned_network(classifier) -> torch.nn.Module:
 
 
 @torch.inference_mode()
-def photo_features(network: torch.nn.Module, classifier, paths: list[Path], workers: int = 0) -> np.ndarray:
-    """The backbone's features (the layer before the head) of each photo, prepared as validation does."""
+def photo_features(network: torch.nn.Module, classifier, paths: list[Path], workers: int = 0,
+                   mirror: bool = True) -> np.ndarray:
+    """The backbone's features (the layer before the head) of each photo, prepared as validation does;
+    with ``mirror``, averaged with those of the photo flipped left to right, as predict averages its answers
+    (a run trained with flips: a photo and its mirror image are the same photo to it)."""
+
+    def features(inputs: torch.Tensor) -> torch.Tensor:
+        return network.forward_head(network.forward_features(inputs), pre_logits=True).float().flatten(1)
+
     dataset = ImageDataset([Sample(path, 0) for path in paths], classifier.transform, classifier.decode_size)
     rows = []
     for images, _, _ in DataLoader(dataset, batch_size=BATCH_SIZE, num_workers=workers):
         inputs = classifier.network_input(images)
-        rows.append(network.forward_head(network.forward_features(inputs), pre_logits=True).float().cpu())
-    return torch.cat(rows).flatten(1).numpy()
+        rows.append(((features(inputs) + features(inputs.flip(3))) / 2 if mirror else features(inputs)).cpu())
+    return torch.cat(rows).numpy()
 
 
 def out_of_sample_probabilities(features: np.ndarray, labels: np.ndarray, folds: int = FOLDS,
@@ -180,7 +187,9 @@ def score_photos(run, classifier, data: str | Path | None = None, features: str 
                        else (fine_tuned_network(classifier), "the run's fine-tuned network"))
     say(f"Scoring {len(photos)} photos with features from {source}, cross-validated over {FOLDS} folds.")
     workers = 0 if len(photos) < 500 else min(4, max(0, (os.cpu_count() or 1) - 1))
-    vectors = photo_features(network, classifier, [root / p.path for p in photos], workers)
+    # Mirror-averaged features found more of the flipped labels (the template's benchmarks/README.md).
+    mirror = bool(read_yaml(run.config).get("flip", True))
+    vectors = photo_features(network, classifier, [root / p.path for p in photos], workers, mirror)
     probabilities = out_of_sample_probabilities(vectors, labels)
     scores, flagged = rank_with_cleanlab(labels, probabilities)
     for photo, row, score, flag in zip(photos, probabilities, scores, flagged, strict=True):
