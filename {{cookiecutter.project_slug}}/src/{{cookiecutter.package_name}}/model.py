@@ -218,6 +218,7 @@ class Classifier(EvaluationSteps, L.LightningModule):
         total = self.trainer.estimated_stepping_batches
         freeze_steps = total * hp.freeze_epochs // max(1, self.trainer.max_epochs)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(total, freeze_steps, hp.warmup_fraction))
-        # "name" makes TensorBoard show the rates as learning_rate/head, learning_rate/backbone_1, ...
+        # "name" makes TensorBoard show the rates as weights_learning_rate/head, .../backbone_1, ...: a name
+        # that sorts after train/ and val/, so the loss and accuracy curves open TensorBoard's first screen.
         return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "learning_rate"}}
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "weights_learning_rate"}}

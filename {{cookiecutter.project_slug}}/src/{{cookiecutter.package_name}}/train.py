@@ -18,7 +18,6 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from rich.console import Console
 
@@ -32,7 +31,7 @@ from {{ cookiecutter.package_name }}.model import Classifier
 from {{ cookiecutter.package_name }}.review import changes
 from {{ cookiecutter.package_name }}.training import backbones, evaluation, lr_finder, processes, run_folder, summary
 from {{ cookiecutter.package_name }}.training.checkpoints import SafeCheckpointIO, best_and_last
-from {{ cookiecutter.package_name }}.training.dashboard import Dashboard, log_final_results
+from {{ cookiecutter.package_name }}.training.dashboard import CurvesFirstLogger, Dashboard, log_final_results
 from {{ cookiecutter.package_name }}.training.quiet import quiet_lightning
 from {{ cookiecutter.package_name }}.training.report import review_hint, write_report
 from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, write_json
@@ -152,7 +151,7 @@ def build_trainer(cfg: Config, plan: DevicePlan, run: RunFolder, callbacks: list
         # Several processes (DDP) are told that the frozen backbone gets no gradients at first.
         strategy=processes.lightning_strategy(cfg.strategy, cfg.devices, cfg.num_nodes, cfg.freeze_epochs),
         # Events go straight into the run folder, so `tensorboard --logdir runs` shows every run.
-        logger=TensorBoardLogger(save_dir=run.path, name="", version="", default_hp_metric=False),
+        logger=CurvesFirstLogger(save_dir=run.path, name="", version="", default_hp_metric=False),
         # best.ckpt (best validation macro F1) and last.ckpt (every epoch, what --resume uses).
         callbacks=[*best_and_last(run.checkpoints), LearningRateMonitor(logging_interval="step"),
                    *callbacks,

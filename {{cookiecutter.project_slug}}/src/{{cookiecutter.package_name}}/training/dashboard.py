@@ -11,8 +11,10 @@ Open it with ``tensorboard --logdir runs``. TensorBoard groups tags by the part 
              val_best/scores          the best checkpoint's scores, as a small table (at the end)
     HParams  val_best/acc, ...        the settings of each run next to its best checkpoint's scores
 
-Time Series sorts its groups by name and shows every scalar as a card: the best checkpoint's one-point
-scores are named ``val_best/`` so they sort after the ``train/`` and ``val/`` curves instead of above them.
+Time Series sorts its groups by name and shows every scalar as a card, so the ``train/`` and ``val/``
+curves must sort first: the best checkpoint's one-point scores are named ``val_best/``, the learning
+rates ``weights_learning_rate/``, and Lightning's ``epoch`` counter (a staircase that would open the page)
+is not logged (``CurvesFirstLogger``).
 
 Drawing pictures costs time, so it happens at most once per epoch, after validation, on a fixed small
 sample; an epoch is skipped when drawing has already used more than ``DRAWING_BUDGET`` of the run's time
@@ -29,6 +31,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from {{ cookiecutter.package_name }}.training.pictures import RIGHT, WRONG, captioned_grid, confusion_matrix_image, denormalise
 from {{ cookiecutter.package_name }}.training.scores import confusion_matrix, per_class_table
@@ -38,6 +41,14 @@ PREVIEW_IMAGES = 16  # training images in the batch preview
 SAMPLE_IMAGES = 16  # validation images in the predictions grid (the same ones every epoch)
 WORST_IMAGES = 16  # highest-loss validation images shown at the end
 DRAWING_BUDGET = 0.03  # at most 3% of the run's time goes into drawing pictures
+
+
+class CurvesFirstLogger(TensorBoardLogger):
+    """Lightning's TensorBoard logger without the ``epoch`` scalar it adds to every log call: its group
+    would sort first in Time Series, above the curves (the x axis already counts steps)."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        super().log_metrics({key: value for key, value in metrics.items() if key != "epoch"}, step)
 # The best checkpoint's scores in HParams and the text summary, from metrics.json, with their names there.
 BEST_SCORES = {"val_acc": "val accuracy", "val_f1_macro": "val macro F1", "val_loss": "val loss",
                "test_acc": "test accuracy"}
