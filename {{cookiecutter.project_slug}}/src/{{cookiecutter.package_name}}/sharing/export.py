@@ -44,7 +44,7 @@ BUNDLE_FILES = ("labels.json", "preprocess.json", "predict.py", "README.md", "ex
 SPACE_FILES = ("app.py", "serving.py", "requirements.txt")
 # What app.py imports on the Space, with the oldest versions it is written for.
 # pillow-heif needs only Pillow (wheels for Linux, macOS, Windows): the Space stays torch-free and reads HEIC.
-SPACE_REQUIREMENTS = ("gradio>=6.0,<7", "onnxruntime>=1.18", "numpy>=1.24", "pillow>=10.1", "pillow-heif>=0.16")
+SPACE_REQUIREMENTS = ("gradio>=6.0,<7", "onnxruntime>=1.18", "numpy>=1.24.2", "pillow>=10.1", "pillow-heif>=0.16")
 
 
 def check_options(fmt: str, parity_images: int = 64, latency_runs: int = 50, threads: int = 0) -> None:
