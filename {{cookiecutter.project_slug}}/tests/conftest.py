@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.config import Config
 
 TINY_MODEL = "test_efficientnet"
 CLASSES = ("cat", "dog", "fox")
@@ -67,3 +68,11 @@ def run_cli(*args: str) -> int:
     except SystemExit as stop:
         return int(stop.code or 0)
     return 0
+
+
+def tiny_classifier(classes=("a", "b", "c"), class_weights=None, image_size: int = 32, **settings):
+    """A Classifier of the tiny test model, without pretrained weights; ``settings`` override Config's."""
+    from {{ cookiecutter.package_name }}.model import Classifier
+
+    cfg = Config(backbone=TINY_MODEL, image_size=image_size, pretrained=False, **settings)
+    return Classifier(cfg.to_dict(), list(classes), class_weights=class_weights)

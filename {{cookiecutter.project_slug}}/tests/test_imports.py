@@ -58,7 +58,7 @@ def import_graph() -> dict[str, set[str]]:
 def test_the_imports_are_read_correctly() -> None:
     """The walk finds what train.py and the check-data module import (else the tests below prove nothing)."""
     graph = import_graph()
-    assert {"config", "model", "training.backbones", "dataset.folders"} <= graph["train"]
+    assert {"config", "model", "model.network", "dataset.folders"} <= graph["train"]
     assert {"dataset.folders", "dataset.parallel", "dataset.problems"} <= graph["dataset.check_data"]
     assert graph["cli"] >= {"config", "train", "predict"}  # imports inside functions count
     assert "sharing.export" in graph["sharing.commands"]
@@ -99,6 +99,28 @@ def test_imports_point_from_the_recipe_down_to_the_subpackages() -> None:
              if layer(other) > layer(name)]
     assert not wrong, wrong
     assert not import_graph()["errors"]
+
+
+def reachable(graph: dict[str, set[str]], name: str) -> set[str]:
+    """Every module that importing ``name`` imports, directly or through others."""
+    seen, todo = set(), [name]
+    while todo:
+        for other in graph[todo.pop()] - seen:
+            seen.add(other)
+            todo.append(other)
+    return seen
+
+
+def test_the_model_imports_nothing_from_the_machinery() -> None:
+    """model/ (the network and how it learns) stands on its own: it imports no subpackage and no part of
+    the command line, and nothing it imports leads to training/, sharing/ or cli.py either. Only
+    errors.py and data.py (the augmentation and normalisation it runs on the device) are used."""
+    graph = import_graph()
+    model = [name for name in graph if name == "model" or name.startswith("model.")]
+    direct = {other for name in model for other in graph[name]}
+    assert direct - set(model) <= {"errors", "data"}, direct
+    through = {other for name in model for other in reachable(graph, name)}
+    assert not [other for other in through if other.split(".")[0] in ("training", "sharing", "cli", "train")]
 
 
 def test_bundle_files_import_nothing_of_the_package() -> None:

@@ -29,7 +29,8 @@ from {{ cookiecutter.package_name }}.dataset.folders import find_dataset, write_
 from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.model import Classifier
-from {{ cookiecutter.package_name }}.training import backbones, evaluation, lr_finder, processes, run_folder, summary
+from {{ cookiecutter.package_name }}.model.network import check_backbone_name
+from {{ cookiecutter.package_name }}.training import evaluation, lr_finder, processes, run_folder, summary
 from {{ cookiecutter.package_name }}.training.checkpoints import SafeCheckpointIO, best_and_last
 from {{ cookiecutter.package_name }}.training.dashboard import Dashboard, log_final_results
 from {{ cookiecutter.package_name }}.training.quiet import quiet_lightning
@@ -46,7 +47,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
     ``callbacks``: more Lightning callbacks for the trainer (the template's benchmarks add one).
     """
     started = time.perf_counter()
-    backbones.check_backbone_name(cfg.backbone)  # a typo in the model name fails now, not after the data is decoded
+    check_backbone_name(cfg.backbone)  # a typo in the model name fails now, not after the data is decoded
 
     # 1. Run folder: a new one, or the one we are resuming (same folder, same TensorBoard run).
     #    With several GPUs or machines, only the main process creates and writes it (training/processes.py).
@@ -81,25 +82,16 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
             console.print(line)
         loss_weights, balanced_sampling, balance = choose_balance(cfg.balance, splits, say=console.print)
 
-        # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
-        #    the checkpoint, so nothing is downloaded.
-        network, source = backbones.create_backbone(cfg.backbone, len(splits.classes), cfg.pretrained, cfg.weights,
-                                                    cfg.image_size, load_weights=resume_from is None,
-                                                    drop_path=cfg.drop_path)
+        # 5. Model: the backbone with a new head for our classes, then its starting weights. When resuming,
+        #    the weights come from the checkpoint, so nothing is downloaded.
+        model = Classifier(cfg.to_dict(), splits.classes, class_weights=loss_weights, channels_last=plan.channels_last)
+        source = model.load_starting_weights() if resume_from is None else model.hparams.pretrained_source
         console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
-        data_config = backbones.model_data_config(network, cfg.image_size)  # its mean, std, crop, ...
-        model = Classifier(
-            network, cfg.backbone, splits.classes, data_config,
-            lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, layer_decay=cfg.layer_decay,
-            weight_decay=cfg.weight_decay, warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
-            freeze_epochs=cfg.freeze_epochs, pretrained_source=source, class_weights=loss_weights,
-            channels_last=plan.channels_last, flip=cfg.flip,
-        )
         if plan.compile:
             # Compiled on first use; the weights (and so the checkpoints) are those of the plain network.
-            network.forward_features = torch.compile(network.forward_features)
-        datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory,
-                                           balanced_sampling=balanced_sampling)
+            model.model.forward_features = torch.compile(model.model.forward_features)
+        datamodule = ImageFolderDataModule(splits, model.hparams.data_config, cfg.batch_size, plan.num_workers,
+                                           plan.pin_memory, balanced_sampling=balanced_sampling)
 
         # 6. Trainer: Lightning runs the loop; callbacks save checkpoints, measure the run and draw it.
         throughput, predictions = ImagesPerSecond(), ValidationResults()
@@ -109,7 +101,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         lr_choice = None
         if cfg.lr == AUTO:  # a short learning-rate search picks the rate; config.yaml records it
             lr_choice = lr_finder.choose_lr(model, datamodule, trainer, resume_from, say=console.print)
-            model.hparams.lr = cfg.lr = lr_choice.lr
+            model.lr = cfg.lr = lr_choice.lr
             save_config(cfg, run.config)
 
         # 7. Fit. A crash loses at most the current epoch: last.ckpt is written after every epoch.

@@ -1,32 +1,21 @@
-"""Checkpoints: written so that a crash never leaves half of one, and read back with a one-line refusal
-for anything that is not a checkpoint of this project.
+"""Checkpoints, written so that a crash never leaves half of one.
 
     runs/<name>/checkpoints/best.ckpt   the epoch with the best validation macro F1
     runs/<name>/checkpoints/last.ckpt   the latest epoch (what --resume continues from)
 
-Every checkpoint carries ``PROJECT`` among its settings (model.py puts it there), so another project's
-checkpoints are refused instead of half-loaded.
+Reading one back is the model's job (model/checkpoint.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-
-from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.training.backbones import build_network
-from {{ cookiecutter.package_name }}.training.mirror import MirrorAveraged
-from {{ cookiecutter.package_name }}.training.run_folder import WHAT_TO_PASS
-
-PROJECT = "{{ cookiecutter.package_name }}"  # stored in checkpoints so another project's are refused
 
 
 def best_and_last(folder: Path) -> list[ModelCheckpoint]:
@@ -81,52 +70,3 @@ class SafeCheckpointIO(TorchCheckpointIO):
                 os.fsync(file.fileno())  # on disk before the rename, so a power cut cannot leave an empty file
         os.replace(temporary, path)
         self._previous = (step, path)
-
-
-def read_checkpoint(checkpoint: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The hyperparameters and weights of one of this project's checkpoints, or a one-line refusal."""
-    try:
-        # weights_only: a checkpoint is plain tensors and settings; nothing in it may run code.
-        content = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{checkpoint} cannot be read as a checkpoint of this project ({reason[:120]}); "
-                        f"{WHAT_TO_PASS}.") from None
-    hparams = content.get("hyper_parameters") if isinstance(content, dict) else None
-    if not isinstance(hparams, dict) or "state_dict" not in content:
-        raise UserError(f"{checkpoint} was not written by this project's train command (it has no model settings); "
-                        f"{WHAT_TO_PASS}.")
-    project = hparams.get("project")
-    if project != PROJECT:
-        raise UserError(f"{checkpoint} belongs to another project ({project or 'unknown'}), not {PROJECT}; "
-                        "use it with the project that trained it, or train this one.")
-    missing = [key for key in ("backbone", "class_names", "data_config") if key not in hparams]
-    if missing:
-        raise UserError(f"{checkpoint} lacks {', '.join(missing)} in its settings; it is damaged or too old. "
-                        "Train again to get a new one.")
-    return hparams, content["state_dict"]
-
-
-def load_network(checkpoint: Path, labels_file: Path | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The timm network of a checkpoint, rebuilt from its own settings (no download), with its weights;
-    and those settings. ``labels_file``: the run's labels.json, which must list the same classes."""
-    hparams, state = read_checkpoint(checkpoint)
-    class_names = list(hparams["class_names"])
-    if labels_file is not None and labels_file.is_file():
-        labels = json.loads(labels_file.read_text(encoding="utf-8"))
-        if labels != class_names:
-            raise UserError(f"{checkpoint} was trained on classes {class_names} but {labels_file} lists {labels}; "
-                            "the checkpoint does not belong to this run folder.")
-    backbone = hparams["backbone"]
-    if not timm.is_model(backbone):
-        raise UserError(f"this timm version has no model '{backbone}' (the checkpoint's backbone); "
-                        "upgrade timm with: pip install -U timm")
-    network = build_network(backbone, len(class_names), hparams["data_config"]["input_size"][-1])
-    weights = {key.removeprefix("model."): value for key, value in state.items() if key.startswith("model.")}
-    try:
-        network.load_state_dict(weights)
-    except RuntimeError:
-        raise UserError(f"the weights in {checkpoint} do not fit a {backbone} with {len(class_names)} classes; "
-                        "the file is damaged or was edited. Use another checkpoint of the run.") from None
-    # Predict as the run validated: runs since the mirror average (training/mirror.py) store it as True.
-    return (MirrorAveraged(network) if hparams.get("mirror_average") else network), hparams
