@@ -26,9 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.training.processes import helpers_run_folder
-from {{ cookiecutter.package_name }}.training.settings import read_yaml
 
 WHAT_TO_PASS = "pass a run folder made by train (runs/<name>), a .ckpt file from one, or a folder made by export"
 
@@ -52,7 +53,11 @@ class RunFolder:
 
     def data_folder(self) -> Path:
         """The dataset folder the run was trained on, as its config.yaml says."""
-        return Path(str(read_yaml(self.config).get("data", ""))).expanduser()
+        try:
+            settings = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            settings = None  # no readable config.yaml: the images are looked for from here (or --data)
+        return Path(str((settings if isinstance(settings, dict) else {}).get("data", ""))).expanduser()
 
 
 def new_run(output: str, name: str | None = None) -> RunFolder:
@@ -119,14 +124,6 @@ def find_resume(target: str) -> tuple[RunFolder, Path]:
     if not run.config.is_file():
         raise UserError(f"{run} has no config.yaml, so it is not a run folder of this project.")
     return run, checkpoint
-
-
-def resume_settings(run: RunFolder, now: dict[str, Any]) -> dict[str, Any]:
-    """For --resume: the run's saved settings (config.yaml), with those given now on top (e.g. more --epochs)."""
-    saved = read_yaml(run.config)
-    saved.update(now)
-    saved.update(resume=str(run.path), output=str(run.path.parent), name=run.path.name)
-    return saved
 
 
 def find_checkpoint(path: Path) -> tuple[Path, RunFolder | None]:
