@@ -14,10 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .conftest import package_layout
+
 PACKAGE = Path(__file__).parents[1] / "src" / "{{ cookiecutter.package_name }}"
 NAME = PACKAGE.name
-RECIPE = {"config", "device", "data", "model", "train", "predict", "cli", "__main__"}  # the top level
-SUBPACKAGES = ("dataset", "training", "sharing")  # each may import only those before it
+SUBPACKAGES = ("dataset", "training", "run_folder", "reporting", "sharing")  # each may import only those before it
+# The recipe and the command line: what the README's layout lists at the top level, but the subpackages.
+RECIPE = {entry.removesuffix("/").removesuffix(".py") for entry in package_layout() if "/" not in entry.rstrip("/")}
+RECIPE = RECIPE - set(SUBPACKAGES) - {"errors"} | {"__main__"}
 # Files that export copies into a bundle: they run there without the package, so they import none of it.
 STANDALONE = {"sharing.bundle_predict", "sharing.space_app"}
 
@@ -38,7 +42,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # "from pkg.training import backbones" imports the module pkg.training.backbones
+            # "from pkg.training import processes" imports the module pkg.training.processes
             targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         else:
             continue
@@ -82,19 +86,20 @@ def test_there_is_no_import_circle() -> None:
 
 
 def layer(name: str) -> int:
-    """0: errors.py (imports nothing); 1, 2, 3: the subpackages in order; 4: the recipe and the command line."""
+    """0: errors.py (imports nothing); 1 to 5: the subpackages in order; 6: the recipe and the command line."""
     top = name.split(".")[0]
     if top == "errors" or name == "":
         return 0
     if top in SUBPACKAGES:
         return 1 + SUBPACKAGES.index(top)
     assert top in RECIPE, f"{name}.py sits at the top level but is not part of the recipe"
-    return 4
+    return 1 + len(SUBPACKAGES)
 
 
 def test_imports_point_from_the_recipe_down_to_the_subpackages() -> None:
-    """A subpackage never imports the recipe (config.py, model.py, train.py, ...) nor a later subpackage:
-    dataset <- training <- sharing <- the recipe. errors.py, which imports nothing, may be used anywhere."""
+    """A subpackage never imports the recipe (config.py, model/, train.py, ...) nor a later subpackage:
+    dataset <- training <- run_folder <- reporting <- sharing <- the recipe. errors.py, which imports
+    nothing, may be used anywhere."""
     wrong = [f"{name} imports {other}" for name, others in import_graph().items() for other in others
              if layer(other) > layer(name)]
     assert not wrong, wrong
@@ -113,7 +118,7 @@ def reachable(graph: dict[str, set[str]], name: str) -> set[str]:
 
 def test_the_model_imports_nothing_from_the_machinery() -> None:
     """model/ (the network and how it learns) stands on its own: it imports no subpackage and no part of
-    the command line, and nothing it imports leads to training/, sharing/ or cli.py either. Only
+    the command line, and nothing it imports leads to training/, sharing/ or cli/ either. Only
     errors.py and data.py (the augmentation and normalisation it runs on the device) are used."""
     graph = import_graph()
     model = [name for name in graph if name == "model" or name.startswith("model.")]

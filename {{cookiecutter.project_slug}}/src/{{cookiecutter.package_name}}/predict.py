@@ -25,9 +25,10 @@ from {{ cookiecutter.package_name }}.dataset.files import find_images
 from {{ cookiecutter.package_name }}.device import choose_device
 from {{ cookiecutter.package_name }}.errors import UsageError
 from {{ cookiecutter.package_name }}.model import load_checkpoint as load_model
+from {{ cookiecutter.package_name }}.run_folder.finding import find_checkpoint
+from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder
 from {{ cookiecutter.package_name }}.sharing.bundles import is_bundle, load_bundle
 from {{ cookiecutter.package_name }}.sharing.results import Prediction, show_predictions
-from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, find_checkpoint
 
 
 class LoadedClassifier:

@@ -30,14 +30,16 @@ from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.model import Classifier
 from {{ cookiecutter.package_name }}.model.network import check_backbone_name
-from {{ cookiecutter.package_name }}.training import evaluation, lr_finder, processes, run_folder, summary
-from {{ cookiecutter.package_name }}.training.checkpoints import SafeCheckpointIO, best_and_last
-from {{ cookiecutter.package_name }}.training.dashboard import Dashboard, log_final_results
+from {{ cookiecutter.package_name }}.reporting import evaluation, summary
+from {{ cookiecutter.package_name }}.reporting.dashboard import Dashboard, log_final_results
+from {{ cookiecutter.package_name }}.reporting.report import write_report
+from {{ cookiecutter.package_name }}.reporting.validation import ValidationResults
+from {{ cookiecutter.package_name }}.run_folder import finding
+from {{ cookiecutter.package_name }}.run_folder.checkpoints import SafeCheckpointIO, best_and_last
+from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder, discard_if_unused, write_json
+from {{ cookiecutter.package_name }}.training import lr_finder, processes
 from {{ cookiecutter.package_name }}.training.quiet import quiet_lightning
-from {{ cookiecutter.package_name }}.training.report import write_report
-from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, write_json
 from {{ cookiecutter.package_name }}.training.speed import ImagesPerSecond
-from {{ cookiecutter.package_name }}.training.validation import ValidationResults
 
 
 def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: Sequence[L.Callback] = ()) -> RunFolder:
@@ -53,9 +55,9 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
     #    With several GPUs or machines, only the main process creates and writes it (training/processes.py).
     main = processes.is_main_process()
     console = Console(soft_wrap=True, quiet=not main)  # long lines stay whole in logs instead of wrapping
-    run, resume_from = resume or run_folder.open_run(cfg.output, cfg.name, cfg.resume, main)
+    run, resume_from = resume or finding.open_run(cfg.output, cfg.name, cfg.resume, main)
     # A new run that fails before its first checkpoint (a data or weights problem) leaves no empty folder.
-    with (run_folder.discard_if_unused(run, fresh=main and resume_from is None),
+    with (discard_if_unused(run, fresh=main and resume_from is None),
           processes.run_folder_for_helpers(run.path), quiet_lightning()):
         console.print(f"Run folder: [bold]{run}[/]")
         if main:
@@ -73,7 +75,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         #    skipped.csv, so a bad file cannot stop training mid-epoch), split them, remember the classes.
         splits = find_dataset(cfg.data, cfg.val_fraction, cfg.seed, check_images=True)
         if resume_from is not None:
-            run_folder.check_same_classes(run, splits.classes)
+            finding.check_same_classes(run, splits.classes)
         if main:
             write_json(run.labels, splits.classes)
             write_splits_csv(splits, run.splits)

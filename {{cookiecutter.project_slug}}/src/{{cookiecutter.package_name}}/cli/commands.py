@@ -53,8 +53,8 @@ def add_train(commands) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from {{ cookiecutter.package_name }}.run_folder.finding import find_resume
     from {{ cookiecutter.package_name }}.train import train
-    from {{ cookiecutter.package_name }}.training.run_folder import find_resume
 
     overrides = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
     cfg = load_config(args.config, overrides)

@@ -216,7 +216,7 @@ class Classifier(L.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         """Called by Lightning for every validation batch; what it returns is kept for TensorBoard and
-        report.md (``ValidationResults`` in training/validation.py)."""
+        report.md (``ValidationResults`` in reporting/validation.py)."""
         logits, losses, labels, indices = self._evaluate(batch, "val", self.val_acc, self.val_f1)
         return {"probs": logits.float().softmax(1), "targets": labels, "losses": losses, "indices": indices}
 

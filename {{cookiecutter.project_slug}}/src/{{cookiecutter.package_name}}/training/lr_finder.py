@@ -20,7 +20,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.training.dashboard import tensorboard_writer
 
 FALLBACK_LR = 1e-3  # used when the finder cannot suggest anything (too few batches, diverging loss)
 MIN_LR, MAX_LR = 1e-6, 1.0  # the range tried
@@ -96,8 +95,8 @@ def run_finder(model: L.LightningModule, datamodule: L.LightningDataModule, trai
     plot = run_path / "lr_finder.png"
     figure = finder_figure(finder.results["lr"], finder.results["loss"], suggestion)
     figure.savefig(plot)
-    writer = tensorboard_writer(trainer)
-    if writer is not None:
+    writer = getattr(trainer.logger, "experiment", None)  # TensorBoard's SummaryWriter, when the run logs there
+    if hasattr(writer, "add_image"):
         writer.add_image("train/lr_finder", figure_to_array(figure), 0, dataformats="HWC")
     return LrChoice(float(suggestion), how, plot)
 

@@ -26,9 +26,9 @@ import lightning as L
 import numpy as np
 import torch
 
-from {{ cookiecutter.package_name }}.training.pictures import RIGHT, WRONG, captioned_grid, confusion_matrix_image, denormalise
-from {{ cookiecutter.package_name }}.training.scores import confusion_matrix, per_class_table
-from {{ cookiecutter.package_name }}.training.validation import ValidationResults
+from {{ cookiecutter.package_name }}.reporting.pictures import RIGHT, WRONG, captioned_grid, confusion_matrix_image, denormalise
+from {{ cookiecutter.package_name }}.reporting.scores import confusion_matrix, per_class_table
+from {{ cookiecutter.package_name }}.reporting.validation import ValidationResults
 
 PREVIEW_IMAGES = 16  # training images in the batch preview
 SAMPLE_IMAGES = 16  # validation images in the predictions grid (the same ones every epoch)

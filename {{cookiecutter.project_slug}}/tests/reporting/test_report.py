@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.config import Config
-from {{ cookiecutter.package_name }}.training.report import duration, what_to_try
+from {{ cookiecutter.package_name }}.reporting.report import duration, what_to_try
 
 from ..conftest import run_cli
 
