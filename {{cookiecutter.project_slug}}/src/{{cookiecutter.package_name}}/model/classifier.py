@@ -120,7 +120,7 @@ class Classifier(L.LightningModule):
         """Called by Lightning once a batch is on the device: uint8 -> normalised float there.
 
         Training batches are also randomly cropped, flipped and colour-jittered here, every image
-        differently: on the device this costs a fraction of a step, in loader workers it was the bottleneck.
+        differently: on the device this costs a fraction of a step; in loader workers it would be the bottleneck.
         """
         images, *rest = batch if isinstance(batch, (list, tuple)) else (batch,)  # (images, labels, indices)
         training = self._trainer is not None and self.trainer.training

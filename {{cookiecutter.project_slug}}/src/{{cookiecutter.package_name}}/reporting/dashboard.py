@@ -13,8 +13,8 @@ Open it with ``tensorboard --logdir runs``. TensorBoard groups tags by the part 
 Drawing pictures costs time, so it happens at most once per epoch, after validation, on a fixed small
 sample; an epoch is skipped when drawing has already used more than ``DRAWING_BUDGET`` of the run's time
 (the last epoch is always drawn). It happens between epochs, not in a background thread during them:
-a drawing thread competes with training for Python's interpreter lock, and on 2 CPU cores that made
-every training step 5-10% slower (benchmarks/throughput.py), far more than the drawing itself costs.
+a drawing thread competes with training for Python's interpreter lock at every step, which on a few
+CPU cores costs far more than the drawing itself.
 """
 
 from __future__ import annotations
