@@ -96,8 +96,8 @@ def load_checkpoint(checkpoint: Path, run: RunFolder | None = None, accelerator:
     # Anything but a checkpoint of this project, or one whose classes differ from its run's, is refused.
     model = load_model(checkpoint, run.labels if run is not None else None)
     device = choose_device(accelerator, "32", 0).accelerator
-    hparams = model.hparams
-    return LoadedClassifier("pytorch", model.to(device), list(hparams.class_names), hparams.data_config,
+    hparams, network = model.hparams, model.inference_network().to(device)
+    return LoadedClassifier("pytorch", network, list(hparams.class_names), hparams.data_config,
                             checkpoint, run, hparams.settings["backbone"], device)
 
 

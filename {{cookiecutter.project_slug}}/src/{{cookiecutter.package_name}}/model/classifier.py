@@ -25,6 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from {{ cookiecutter.package_name }}.data import images_to_float, train_augmentation
 from {{ cookiecutter.package_name }}.model.network import (
+    MirrorAveraged,
     backbone_layers,
     build_network,
     load_starting_weights,
@@ -102,13 +103,16 @@ class Classifier(L.LightningModule):
                                       settings["pretrained"], settings["weights"])
         return self.hparams.pretrained_source
 
-    # ---- the network -------------------------------------------------------------------------
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.model.get_classifier().parameters())
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         head = {id(p) for p in self.head_parameters()}
         return [p for p in self.model.parameters() if id(p) not in head]
+
+    def inference_network(self) -> nn.Module:
+        """The network as evaluation uses it, as a plain PyTorch module (what predict and export run)."""
+        return MirrorAveraged(self.model) if self.hparams.settings["flip"] else self.model
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised images -> class logits; outside training, averaged with the mirror images' logits."""
@@ -129,7 +133,6 @@ class Classifier(L.LightningModule):
             images = images.contiguous(memory_format=torch.channels_last)
         return (images, *rest) if rest else images
 
-    # ---- training ----------------------------------------------------------------------------
     def on_fit_start(self) -> None:
         """Called by Lightning when fit starts (the LR finder's trial fit included): no stale features."""
         self.frozen_features = []
@@ -201,7 +204,6 @@ class Classifier(L.LightningModule):
                 self.loss(head(features.float()), labels).backward()
                 optimizer.step()
 
-    # ---- validation, test, predict -----------------------------------------------------------
     def _evaluate(self, batch, stage: str, accuracy, f1) -> tuple[torch.Tensor, ...]:
         """Logits, per-image losses, labels and indices of one batch; logs the split's loss and scores."""
         images, labels, indices = batch
@@ -229,7 +231,6 @@ class Classifier(L.LightningModule):
         images = batch[0] if isinstance(batch, (list, tuple)) else batch
         return self(images).float().softmax(1)
 
-    # ---- optimiser ---------------------------------------------------------------------------
     def configure_optimizers(self):
         """Called by Lightning once before training: AdamW, a learning rate per layer, and a schedule."""
         hp = self.hparams.settings

@@ -227,3 +227,14 @@ def mirror_averaged(network: nn.Module, images: torch.Tensor) -> torch.Tensor:
     run reports is the accuracy you get.
     """
     return (network(images) + network(images.flip(3))) / 2
+
+
+class MirrorAveraged(nn.Module):
+    """A network that answers with ``mirror_averaged`` logits: what predict and export use."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return mirror_averaged(self.network, images)
