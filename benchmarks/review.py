@@ -124,7 +124,7 @@ def train(args, project: Path, package: str, data: Path, runs: Path, name: str, 
 # ---- the scoring methods ---------------------------------------------------------------------------
 def load_project(project: Path, package: str):
     sys.path.insert(0, str(project / "src"))
-    return (importlib.import_module(f"{package}.predict"), importlib.import_module(f"{package}.training.backbones"))
+    return (importlib.import_module(f"{package}.predict"), importlib.import_module(f"{package}.model.network"))
 
 
 def model_outputs(project_modules, run: Path, data: Path, weights: Path) -> dict:
@@ -132,12 +132,12 @@ def model_outputs(project_modules, run: Path, data: Path, weights: Path) -> dict
     and of the starting backbone, all from the photos prepared exactly as the project validates."""
     import torch
 
-    predict, backbones = project_modules
+    predict, network = project_modules
     classifier = predict.load_classifier(run, accelerator="cpu")
     paths = train_images(data)
     labels = np.array([classifier.class_names.index(p.parent.name) for p in paths])
     fine_tuned = getattr(classifier.network, "network", classifier.network)  # inside the mirror average
-    starting, _ = backbones.create_backbone(classifier.backbone, 0, weights=str(weights))
+    starting, _ = network.starting_network({"backbone": classifier.backbone, "weights": str(weights)}, 0)
     starting.eval()
     probs, features = [], {"finetuned": [], "pretrained": []}
     with torch.inference_mode():

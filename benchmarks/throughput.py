@@ -60,7 +60,7 @@ def import_project(project: Path):
     src = project / "src"
     (package,) = [p.name for p in src.iterdir() if (p / "__init__.py").is_file()]
     sys.path.insert(0, str(src))
-    modules = {"cache": "dataset.cache", "backbones": "training.backbones", "config": "config", "data": "data",
+    modules = {"cache": "dataset.cache", "backbones": "model.network", "config": "config", "data": "data",
                "device": "device", "folders": "dataset.folders", "train": "train"}
     return {name: importlib.import_module(f"{package}.{module}") for name, module in modules.items()}
 
@@ -89,7 +89,7 @@ class PlainTrainer:
         import torch
 
         torch.manual_seed(0)
-        network, _ = project["backbones"].create_backbone(args.backbone, num_classes, pretrained=False)
+        network = project["backbones"].build_network(args.backbone, num_classes)
         self.device = plan.accelerator
         self.precision = plan.precision
         self.network = network.to(self.device)
@@ -133,7 +133,7 @@ class PlainTrainer:
 def plain_setup(project, data: Path, args, plan):
     """The project's splits and DataModule (set up: images decoded) for ``data``, and a PlainTrainer."""
     splits = project["folders"].find_dataset(data, 0.1, 42)
-    network, _ = project["backbones"].create_backbone(args.backbone, len(splits.classes), pretrained=False)
+    network = project["backbones"].build_network(args.backbone, len(splits.classes))
     data_config = project["backbones"].model_data_config(network, args.image_size)
     datamodule = project["data"].ImageFolderDataModule(splits, data_config, args.batch_size, plan.num_workers,
                                                        plan.pin_memory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,43 +17,22 @@ from .conftest import CHOICES, bake
 # Files every generated project has, whatever the answers (package folder written as PKG).
 EVERY_PROJECT = {
     ".cookiecutter.json", ".gitignore", "README.md", "pyproject.toml", "configs/default.yaml",
-    # the recipe, in the order it runs, and the command line
-    "src/PKG/__init__.py", "src/PKG/__main__.py", "src/PKG/config.py", "src/PKG/device.py", "src/PKG/data.py",
-    "src/PKG/model.py", "src/PKG/train.py", "src/PKG/predict.py", "src/PKG/cli.py", "src/PKG/errors.py",
-    # your photos
-    "src/PKG/dataset/__init__.py", "src/PKG/dataset/files.py", "src/PKG/dataset/decode.py",
-    "src/PKG/dataset/inspection.py", "src/PKG/dataset/folders.py", "src/PKG/dataset/balance.py",
-    "src/PKG/dataset/parallel.py", "src/PKG/dataset/cache.py", "src/PKG/dataset/image_dataset.py",
-    "src/PKG/dataset/augmentation.py", "src/PKG/dataset/problems.py", "src/PKG/dataset/duplicates.py",
-    "src/PKG/dataset/check_data.py", "src/PKG/dataset/pets.py", "src/PKG/dataset/commands.py",
-    # around a training run
-    "src/PKG/training/__init__.py", "src/PKG/training/settings.py", "src/PKG/training/backbones.py",
-    "src/PKG/training/run_folder.py", "src/PKG/training/checkpoints.py", "src/PKG/training/processes.py",
-    "src/PKG/training/quiet.py", "src/PKG/training/speed.py", "src/PKG/training/validation.py",
-    "src/PKG/training/mirror.py",
-    "src/PKG/training/lr_finder.py", "src/PKG/training/evaluation.py", "src/PKG/training/dashboard.py",
-    "src/PKG/training/pictures.py", "src/PKG/training/scores.py", "src/PKG/training/report.py",
-    "src/PKG/training/summary.py", "src/PKG/training/writing.py",
-    # after training
-    "src/PKG/sharing/__init__.py", "src/PKG/sharing/results.py", "src/PKG/sharing/bundles.py",
-    "src/PKG/sharing/extras.py", "src/PKG/sharing/export.py", "src/PKG/sharing/parity.py",
-    "src/PKG/sharing/readmes.py", "src/PKG/sharing/bundle_predict.py", "src/PKG/sharing/serving.py",
-    "src/PKG/sharing/space_app.py", "src/PKG/sharing/commands.py",
-    # finding and fixing wrong labels
-    "src/PKG/review/__init__.py", "src/PKG/review/commands.py", "src/PKG/review/scores.py",
-    "src/PKG/review/changes.py", "src/PKG/review/page.py",
+    # The package's own files are not listed here: they are read from the baked README's layout
+    # (layout_files below), the project's one list of them, which its own tests keep true.
+    "src/PKG/__init__.py", "src/PKG/__main__.py",
     # the tests, mirroring src/PKG/, and their helpers
     "tests/__init__.py", "tests/conftest.py", "tests/messy_data.py", "tests/bad_uploads.py", "tests/loopback.py",
-    "tests/test_config.py", "tests/test_device.py", "tests/test_data.py", "tests/test_model.py", "tests/test_train.py",
+    "tests/test_config.py", "tests/test_device.py", "tests/test_data.py", "tests/test_train.py",
     "tests/test_predict.py", "tests/test_gpu.py", "tests/test_imports.py", "tests/test_readme.py",
     "tests/test_errors.py",
+    "tests/model/__init__.py", "tests/model/test_classifier.py", "tests/model/test_network.py",
     "tests/dataset/__init__.py", "tests/dataset/test_files.py", "tests/dataset/test_decode.py",
     "tests/dataset/test_inspection.py", "tests/dataset/test_folders.py", "tests/dataset/test_balance.py",
     "tests/dataset/test_parallel.py", "tests/dataset/test_cache.py", "tests/dataset/test_duplicates.py",
     "tests/dataset/test_check_data.py", "tests/dataset/test_pets.py",
-    "tests/training/__init__.py", "tests/training/test_backbones.py", "tests/training/test_processes.py",
-    "tests/training/test_lr_finder.py", "tests/training/test_dashboard.py", "tests/training/test_report.py",
-    "tests/training/test_run_folder.py",
+    "tests/training/__init__.py", "tests/training/test_processes.py", "tests/training/test_lr_finder.py",
+    "tests/reporting/__init__.py", "tests/reporting/test_dashboard.py", "tests/reporting/test_report.py",
+    "tests/run_folder/__init__.py", "tests/run_folder/test_folder.py",
     "tests/sharing/__init__.py", "tests/sharing/test_export.py", "tests/sharing/test_serving.py",
     "tests/sharing/test_space.py",
     "tests/review/__init__.py", "tests/review/conftest.py", "tests/review/test_changes.py",
@@ -60,7 +40,7 @@ EVERY_PROJECT = {
 }
 # Files that exist only when their option is chosen: one set per option value.
 OPTION_FILES = {
-    ("include_demo", "yes"): {"src/PKG/sharing/demo.py", "tests/sharing/test_demo.py"},
+    ("include_demo", "yes"): {"tests/sharing/test_demo.py"},  # demo.py: in the README layout when chosen
     ("license", "MIT"): {"LICENSE"},
     ("license", "Apache-2.0"): {"LICENSE"},
     ("license", "BSD-3-Clause"): {"LICENSE"},
@@ -69,8 +49,26 @@ OPTION_FILES = {
 COMBINATIONS = [dict(zip(CHOICES, values, strict=True)) for values in itertools.product(*CHOICES.values())]
 
 
-def expected_files(answers: dict[str, str], package: str) -> set[str]:
-    files = set(EVERY_PROJECT)
+def layout_files(project: Path) -> set[str]:
+    """The package's files as the baked README's layout lists them ("model/" stands for
+    model/__init__.py), as paths from the project's root with PKG for the package."""
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- layout.*?-->\n```\n(.*?)```\n<!-- /layout -->", readme, re.S).group(1)
+    files, folder = set(), ""
+    for line in block.splitlines():
+        if match := re.match(r"^  (\w+/) ", line):
+            folder = match.group(1)
+            files.add(f"src/PKG/{folder}__init__.py")
+        elif match := re.match(r"^  (\w+\.py) ", line):
+            files.add(f"src/PKG/{match.group(1)}")
+        elif match := re.match(r"^    (\w+\.py) ", line):
+            files.add(f"src/PKG/{folder}{match.group(1)}")
+    assert {"src/PKG/config.py", "src/PKG/train.py", "src/PKG/model/__init__.py"} <= files  # the parse worked
+    return files
+
+
+def expected_files(answers: dict[str, str], package: str, project: Path) -> set[str]:
+    files = set(EVERY_PROJECT) | layout_files(project)
     for (key, value), extra in OPTION_FILES.items():
         if answers.get(key) == value:
             files |= extra
@@ -88,7 +86,7 @@ def test_every_combination_bakes_exactly_the_expected_files(tmp_path: Path, answ
     """All choice combinations render, with exactly the expected files and no Jinja left in any of them."""
     project = bake(tmp_path, **answers)
     assert project.name == "pet-classifier"
-    assert project_files(project) == expected_files(answers, "pet_classifier")
+    assert project_files(project) == expected_files(answers, "pet_classifier", project)
     for path in project.rglob("*"):
         if path.is_file():
             text = path.read_text(encoding="utf-8")
@@ -109,7 +107,7 @@ def test_names_are_derived_from_the_project_name(tmp_path: Path) -> None:
     """The folder, command and import names all come from the project name."""
     project = bake(tmp_path, project_name="Bird Watcher")
     assert project.name == "bird-watcher"
-    assert (project / "src" / "bird_watcher" / "cli.py").is_file()
+    assert (project / "src" / "bird_watcher" / "cli" / "__init__.py").is_file()
     assert 'bird-watcher = "bird_watcher.cli:main"' in (project / "pyproject.toml").read_text()
 
 

@@ -7,13 +7,16 @@ Everything runs offline on the CPU in seconds: the images are drawn here, the mo
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
 from {{ cookiecutter.package_name }}.cli import main
+from {{ cookiecutter.package_name }}.config import Config
 
+ROOT = Path(__file__).parents[1]
 TINY_MODEL = "test_efficientnet"
 CLASSES = ("cat", "dog", "fox")
 COLOURS = {"cat": (200, 60, 40), "dog": (40, 160, 60), "fox": (50, 70, 200)}
@@ -67,3 +70,30 @@ def run_cli(*args: str) -> int:
     except SystemExit as stop:
         return int(stop.code or 0)
     return 0
+
+
+def tiny_classifier(classes=("a", "b", "c"), class_weights=None, image_size: int = 32, **settings):
+    """A Classifier of the tiny test model, without pretrained weights; ``settings`` override Config's."""
+    from {{ cookiecutter.package_name }}.model import Classifier
+
+    cfg = Config(backbone=TINY_MODEL, image_size=image_size, pretrained=False, **settings)
+    return Classifier(cfg.to_dict(), list(classes), class_weights=class_weights)
+
+
+def package_layout() -> list[str]:
+    """The package's files as the README's "Project layout" lists them, in its order: "config.py",
+    "model/", "model/classifier.py", ... (no __init__.py). It is the project's one list of its files:
+    test_readme.py checks it against the disk and test_imports.py takes the recipe from it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- layout.*?-->\n```\n(.*?)```\n<!-- /layout -->", readme, re.S).group(1)
+    entries, folder = [], ""
+    for line in block.splitlines():
+        if match := re.match(r"^  (\w+/) ", line):
+            folder = match.group(1)
+            entries.append(folder)
+        elif match := re.match(r"^  (\w+\.py) ", line):
+            folder = ""
+            entries.append(match.group(1))
+        elif match := re.match(r"^    (\w+\.py) ", line):
+            entries.append(folder + match.group(1))
+    return entries

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.data import build_transforms, images_to_float, train_augmentation
-from {{ cookiecutter.package_name }}.training.backbones import model_data_config
+from {{ cookiecutter.package_name }}.model.network import model_data_config
 
 from .conftest import TINY_MODEL
 
@@ -39,7 +39,7 @@ def test_device_augmentation_crops_and_flips_like_timms_transform() -> None:
     import timm
 
     from {{ cookiecutter.package_name }}.dataset.cache import cache_side
-    from {{ cookiecutter.package_name }}.training.backbones import model_data_config
+    from {{ cookiecutter.package_name }}.model.network import model_data_config
 
     from .conftest import TINY_MODEL
 

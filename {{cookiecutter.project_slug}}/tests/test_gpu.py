@@ -40,15 +40,9 @@ def test_device_augmentation_never_makes_the_cpu_wait_for_the_gpu() -> None:
     also after the model (and so anything registered in it) has moved to the GPU."""
     from types import SimpleNamespace
 
-    import timm
+    from .conftest import tiny_classifier
 
-    from {{ cookiecutter.package_name }}.model import Classifier
-    from {{ cookiecutter.package_name }}.training.backbones import model_data_config
-
-    from .conftest import TINY_MODEL
-
-    network = timm.create_model(TINY_MODEL, num_classes=3)
-    model = Classifier(network, TINY_MODEL, ["a", "b", "c"], model_data_config(network, 64)).cuda()
+    model = tiny_classifier(image_size=64).cuda()
     model._trainer = SimpleNamespace(training=True)  # what Lightning's trainer says during fit
     batch = (torch.randint(0, 256, (32, 3, 73, 73), dtype=torch.uint8).cuda(), torch.zeros(32).long().cuda(),
              torch.arange(32).cuda())

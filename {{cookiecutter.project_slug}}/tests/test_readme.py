@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .conftest import package_layout
+
 ROOT = Path(__file__).parents[1]
 PACKAGE = ROOT / "src" / "{{ cookiecutter.package_name }}"
-RECIPE = ["config.py", "device.py", "data.py", "model.py", "train.py", "predict.py"]  # the order they run in
 
 
 def readme() -> str:
@@ -25,18 +26,14 @@ def subpackages() -> set[str]:
 
 
 def test_readme_layout_lists_every_source_file() -> None:
-    """Every module in the package is described in the README, in its folder, and nothing described is missing."""
-    listed, folder = set(), ""
-    for line in layout_block().splitlines():
-        if match := re.match(r"^  (\w+)/ ", line):
-            folder = match.group(1) + "/"
-        elif match := re.match(r"^  (\w+\.py) ", line):
-            listed.add(match.group(1))
-        elif match := re.match(r"^    (\w+\.py) ", line):
-            listed.add(folder + match.group(1))
+    """Every module in the package is described in the README, in its folder, and nothing described is missing;
+    every folder it lists is a package."""
+    listed = package_layout()
+    assert len(listed) == len(set(listed))
     present = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
                if p.name not in ("__init__.py", "__main__.py")}
-    assert listed == present
+    assert {entry for entry in listed if not entry.endswith("/")} == present
+    assert {entry.rstrip("/") for entry in listed if re.fullmatch(r"\w+/", entry)} == subpackages()
 
 
 def test_readme_layout_paths_exist() -> None:
@@ -47,13 +44,16 @@ def test_readme_layout_paths_exist() -> None:
 
 
 def test_read_the_code_gives_the_recipe_in_order_then_every_subpackage() -> None:
-    """Each recipe file has its numbered line, in the order train runs them; each subpackage is named."""
+    """Each recipe file or folder has its numbered line, in the order of the layout (the order train runs
+    them); the command line, errors.py and every folder of machinery are named after them."""
     section = readme().split("## Read the code", 1)[1].split("\n## ", 1)[0]
-    numbered = re.findall(r"^\d+\. `(\w+\.py)`", section, re.M)
-    assert numbered == RECIPE
-    assert all((PACKAGE / name).is_file() for name in numbered)
-    named = set(re.findall(r"^- `(\w+)/`", section, re.M))
-    assert named == subpackages() and len(named) >= 2
+    numbered = re.findall(r"^\d+\. `(\w+(?:\.py|/))`", section, re.M)
+    machinery = re.findall(r"^- `(\w+/)`", section, re.M)
+    top = [entry for entry in package_layout() if "/" not in entry.rstrip("/")]
+    assert numbered == [entry for entry in top if entry not in {*machinery, "cli/", "errors.py"}]
+    assert len(numbered) == 6 and len(machinery) >= 2
+    assert all((PACKAGE / name).exists() for name in numbered)
+    assert all(f"`{name}/`" in section for name in subpackages())
 
 
 # `pip install` and, later on the same line (before a comment or the end of a `code span`), a word that

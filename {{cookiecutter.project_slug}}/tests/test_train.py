@@ -10,23 +10,21 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import timm
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.package_name }}.dataset.folders import find_dataset
 from {{ cookiecutter.package_name }}.model import Classifier
-from {{ cookiecutter.package_name }}.training.backbones import model_data_config
 
-from .conftest import CLASSES, FAST, TINY_MODEL, make_image_folder, run_cli
+from .conftest import CLASSES, FAST, TINY_MODEL, make_image_folder, run_cli, tiny_classifier
 
 RUN_FILES = {"config.yaml", "labels.json", "splits.csv", "metrics.json",
              "checkpoints/best.ckpt", "checkpoints/last.ckpt"}
 METRIC_KEYS = {"val_acc", "val_f1_macro", "val_loss", "per_class", "epochs", "train_images_per_s", "device",
                "precision", "backbone", "pretrained"}
-SCALARS = {"train/loss_epoch", "val/loss", "val/acc", "val/f1_macro", "weights_learning_rate/head", "weights_learning_rate/backbone_1",
-           "train/images_per_s"}
+SCALARS = {"train/loss_epoch", "val/loss", "val/acc", "val/f1_macro", "weights_learning_rate/head",
+           "weights_learning_rate/backbone_1", "train/images_per_s"}
 
 
 def files_in(run: Path) -> set[str]:
@@ -165,8 +163,8 @@ def test_a_second_run_with_the_same_name_is_refused(trained_run: Path, image_fol
 
 def test_frozen_epochs_train_only_the_head() -> None:
     """During a frozen epoch the backbone has no gradients and its BatchNorm statistics stay put."""
-    network = timm.create_model(TINY_MODEL, num_classes=3)
-    model = Classifier(network, TINY_MODEL, list(CLASSES), model_data_config(network, 32), freeze_epochs=1)
+    model = tiny_classifier(CLASSES, freeze_epochs=1)
+    network = model.model
     model.train()
     model.on_train_epoch_start()  # epoch 0 < freeze_epochs
     assert not any(p.requires_grad for p in model.backbone_parameters())
@@ -182,8 +180,8 @@ def test_frozen_epochs_train_only_the_head() -> None:
 def test_a_fine_tuning_epoch_leaves_the_plain_average_of_its_batches_in_batchnorm() -> None:
     """Evaluation uses the statistics of this epoch's batches, each counted once: not the ImageNet ones
     the layer started with, and not mostly the last few batches (a moving average's weakness)."""
-    network = timm.create_model(TINY_MODEL, num_classes=3)
-    model = Classifier(network, TINY_MODEL, list(CLASSES), model_data_config(network, 32), freeze_epochs=0)
+    model = tiny_classifier(CLASSES, freeze_epochs=0)
+    network = model.model
     batch_norm = network.bn1
     batch_norm.running_mean.fill_(5.0)  # statistics from before, e.g. ImageNet's
     batch_means = []
@@ -269,8 +267,7 @@ def test_metrics_of_a_run_whose_last_epoch_was_best_equal_a_fresh_validation(ima
     run = tmp_path / "one"
     best = run / "checkpoints" / "best.ckpt"
     assert best.samefile(run / "checkpoints" / "last.ckpt")
-    model = Classifier.load_from_checkpoint(best, model=timm.create_model(TINY_MODEL, num_classes=len(CLASSES)),
-                                            weights_only=True)
+    model = Classifier.load_from_checkpoint(best, weights_only=True)
     splits = find_dataset(image_folder, seed=42)
     datamodule = ImageFolderDataModule(splits, model.hparams.data_config, batch_size=8)
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)

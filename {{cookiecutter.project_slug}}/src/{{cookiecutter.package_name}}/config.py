@@ -2,23 +2,27 @@
 
 Every setting lives in ``Config`` below. ``configs/default.yaml`` is the same settings with a
 comment on each, for you to copy and edit; ``train --config FILE`` reads such a file and command-line
-flags override it. A misspelt key or a wrong type stops the run with a one-line message (the rules
-for reading text are in training/settings.py); ``validate`` holds the ranges.
+flags override it. A misspelt key or a wrong type stops the run with a one-line message that names
+the key and what it expects, because a typo that silently falls back to a default wastes an afternoon
+of training; ``validate`` holds the ranges. ``train --help`` lists the same settings as flags (cli/).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from {{ cookiecutter.package_name }}.errors import UsageError
-from {{ cookiecutter.package_name }}.training.settings import AUTO, closest_key, coerce, read_yaml
+from {{ cookiecutter.package_name }}.errors import UsageError, UserError
 from {{ cookiecutter.package_name }}.training.writing import write_atomically
+
+AUTO = "auto"
 
 
 def _setting(default: Any, group: str, help: str, choices: tuple[str, ...] = ()) -> Any:
@@ -135,3 +139,90 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 def save_config(cfg: Config, path: Path) -> None:
     """Write the fully resolved config so the run can be repeated with ``--config``."""
     write_atomically(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # whole or not at all
+
+
+def resume_settings(saved_config: Path, now: dict[str, Any]) -> dict[str, Any]:
+    """For --resume: a run's saved settings (its config.yaml), with those given now on top (e.g. more --epochs)."""
+    saved = read_yaml(saved_config)
+    if not {"data", "backbone"} <= saved.keys():  # e.g. emptied by a crash of an older version
+        raise UserError(f"{saved_config} does not hold the run's settings (it is empty or cut short), so the run "
+                        "cannot be continued as it was; start a new run with train --config FILE.")
+    saved.update(now)
+    run = saved_config.parent
+    saved.update(resume=str(run), output=str(run.parent), name=run.name)
+    return saved
+
+
+# ---- reading text strictly: a YAML file, or a value typed on the command line ------------------------
+def expected(kind: Any, choices: tuple[str, ...] = ()) -> str:
+    """How to describe the type a setting expects, in words."""
+    if choices:
+        return "one of " + ", ".join(choices)
+    return {
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: "text",
+        int | str: "auto or a whole number",
+        float | str: "auto or a number",
+        str | None: "text or null",
+    }[kind]
+
+
+def coerce(key: str, value: Any, kind: Any, choices: tuple[str, ...] = ()) -> Any:
+    """Convert ``value`` (from YAML or the command line) to ``kind``, the type of ``key``, or fail clearly."""
+    text = str(value).strip().lower() if value is not None else None
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if text in ("true", "yes", "1"):
+                return True
+            if text in ("false", "no", "0"):
+                return False
+            raise ValueError
+        if kind is str and choices:
+            if text not in choices:
+                raise ValueError
+            return text
+        if kind is str:
+            if value is None or isinstance(value, bool):
+                raise ValueError
+            return str(value)
+        if kind == str | None:
+            return None if value is None or text in ("null", "none", "") else str(value)
+        if text == AUTO and kind in (int | str, float | str):
+            return AUTO
+        if kind in (int, int | str):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(str(value))
+        if kind in (float, float | str):
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+    except (TypeError, ValueError):
+        pass
+    raise UsageError(f"config key '{key}' expects {expected(kind, choices)}, got {value!r}.")
+
+
+def closest_key(name: str, keys: Iterable[str]) -> str:
+    """' Did you mean X?' for a misspelt key, or '' when nothing is close."""
+    match = difflib.get_close_matches(name.replace("-", "_"), list(keys), n=1, cutoff=0.5)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict, with one-line errors for the usual mistakes."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist; check the path or copy configs/default.yaml.")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"config file {path} is not valid YAML{where}; fix it and try again.") from None
+    if not isinstance(values, dict):
+        raise UserError(f"config file {path} must be a list of 'key: value' lines.")
+    return values

@@ -24,8 +24,8 @@ from {{ cookiecutter.package_name }}.dataset.folders import DatasetSplits
 from {{ cookiecutter.package_name }}.dataset.image_dataset import ImageDataset, training_sampler
 
 # Training augmentation. Random crops keep at least 75% of the photo, as fastai's standard recipe does:
-# timm's ImageNet default (8%) is made for long training from scratch, and even 25% often cut the
-# subject out of a short fine-tune (on the benchmark's 64 px digits: 64% accuracy at 25%, 82% at 75%).
+# timm's ImageNet default (8%) is made for long training from scratch; smaller crops often cut the
+# subject out of the photo, and a short fine-tune cannot make up for that.
 TRAIN_CROP_SCALE = (0.75, 1.0)
 TRAIN_CROP_RATIO = (3 / 4, 4 / 3)  # width / height of a crop before it is resized to a square (timm's range)
 # Random brightness/contrast/saturation of +-20%.
@@ -36,8 +36,8 @@ def build_transforms(data_config: dict[str, Any], training: bool):
     """timm's standard transforms for this model's input size, interpolation and crop.
 
     ``use_prefetcher=True`` makes timm stop at a uint8 tensor: normalisation happens on the device.
-    Training no longer uses these (see ``train_augmentation``); they are kept as the reference that
-    tests compare the device augmentation with.
+    Training uses ``train_augmentation`` instead, on the device; the training transform here is the
+    reference that tests compare it with.
     """
     extra = {"scale": TRAIN_CROP_SCALE, "ratio": TRAIN_CROP_RATIO, "color_jitter": None} if training else {}
     return create_transform(

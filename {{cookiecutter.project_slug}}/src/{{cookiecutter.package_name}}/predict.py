@@ -24,10 +24,11 @@ from {{ cookiecutter.package_name }}.dataset.decode import decode_size, load_rgb
 from {{ cookiecutter.package_name }}.dataset.files import find_images
 from {{ cookiecutter.package_name }}.device import choose_device
 from {{ cookiecutter.package_name }}.errors import UsageError
+from {{ cookiecutter.package_name }}.model import load_checkpoint as load_model
+from {{ cookiecutter.package_name }}.run_folder.finding import find_checkpoint
+from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder
 from {{ cookiecutter.package_name }}.sharing.bundles import is_bundle, load_bundle
 from {{ cookiecutter.package_name }}.sharing.results import Prediction, show_predictions
-from {{ cookiecutter.package_name }}.training.checkpoints import load_network
-from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, find_checkpoint
 
 
 class LoadedClassifier:
@@ -90,12 +91,14 @@ def load_classifier(path: str | Path, accelerator: str = "auto") -> LoadedClassi
 
 
 def load_checkpoint(checkpoint: Path, run: RunFolder | None = None, accelerator: str = "auto") -> LoadedClassifier:
-    """Rebuild the timm network from the checkpoint's own settings (no download) and load its weights."""
+    """``Classifier.load_from_checkpoint``: the network rebuilt from the checkpoint's own settings (no
+    download), with its weights; it answers as validation did (mirror averaged unless --no-flip)."""
     # Anything but a checkpoint of this project, or one whose classes differ from its run's, is refused.
-    network, hparams = load_network(checkpoint, run.labels if run is not None else None)
+    model = load_model(checkpoint, run.labels if run is not None else None)
     device = choose_device(accelerator, "32", 0).accelerator
-    return LoadedClassifier("pytorch", network.to(device).eval(), list(hparams["class_names"]), hparams["data_config"],
-                            checkpoint, run, hparams["backbone"], device)
+    hparams, network = model.hparams, model.inference_network().to(device)
+    return LoadedClassifier("pytorch", network, list(hparams.class_names), hparams.data_config,
+                            checkpoint, run, hparams.settings["backbone"], device)
 
 
 def predict_files(classifier: LoadedClassifier, files: list[Path], top_k: int = 3,

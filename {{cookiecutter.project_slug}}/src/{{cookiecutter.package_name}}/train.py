@@ -28,15 +28,18 @@ from {{ cookiecutter.package_name }}.dataset.folders import find_dataset, skippe
 from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
 from {{ cookiecutter.package_name }}.errors import UserError
 from {{ cookiecutter.package_name }}.model import Classifier
+from {{ cookiecutter.package_name }}.model.network import check_backbone_name
+from {{ cookiecutter.package_name }}.reporting import evaluation, summary
+from {{ cookiecutter.package_name }}.reporting.dashboard import CurvesFirstLogger, Dashboard, log_final_results
+from {{ cookiecutter.package_name }}.reporting.report import review_hint, write_report
+from {{ cookiecutter.package_name }}.reporting.validation import ValidationResults
 from {{ cookiecutter.package_name }}.review import changes
-from {{ cookiecutter.package_name }}.training import backbones, evaluation, lr_finder, processes, run_folder, summary
-from {{ cookiecutter.package_name }}.training.checkpoints import SafeCheckpointIO, best_and_last
-from {{ cookiecutter.package_name }}.training.dashboard import CurvesFirstLogger, Dashboard, log_final_results
+from {{ cookiecutter.package_name }}.run_folder import finding
+from {{ cookiecutter.package_name }}.run_folder.checkpoints import SafeCheckpointIO, best_and_last
+from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder, discard_if_unused, write_json
+from {{ cookiecutter.package_name }}.training import lr_finder, processes
 from {{ cookiecutter.package_name }}.training.quiet import quiet_lightning
-from {{ cookiecutter.package_name }}.training.report import review_hint, write_report
-from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, write_json
 from {{ cookiecutter.package_name }}.training.speed import ImagesPerSecond
-from {{ cookiecutter.package_name }}.training.validation import ValidationResults
 from {{ cookiecutter.package_name }}.training.writing import write_csv
 
 
@@ -47,15 +50,15 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
     ``callbacks``: more Lightning callbacks for the trainer (the template's benchmarks add one).
     """
     started = time.perf_counter()
-    backbones.check_backbone_name(cfg.backbone)  # a typo in the model name fails now, not after the data is decoded
+    check_backbone_name(cfg.backbone)  # a typo in the model name fails now, not after the data is decoded
 
     # 1. Run folder: a new one, or the one we are resuming (same folder, same TensorBoard run).
     #    With several GPUs or machines, only the main process creates and writes it (training/processes.py).
     main = processes.is_main_process()
     console = Console(soft_wrap=True, quiet=not main)  # long lines stay whole in logs instead of wrapping
-    run, resume_from = resume or run_folder.open_run(cfg.output, cfg.name, cfg.resume, main)
+    run, resume_from = resume or finding.open_run(cfg.output, cfg.name, cfg.resume, main)
     # A new run that fails before its first checkpoint (a data or weights problem) leaves no empty folder.
-    with (run_folder.discard_if_unused(run, fresh=main and resume_from is None),
+    with (discard_if_unused(run, fresh=main and resume_from is None),
           processes.run_folder_for_helpers(run.path), quiet_lightning()):
         console.print(f"Run folder: [bold]{run}[/]")
         if main:
@@ -73,7 +76,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         #    skipped.csv, so a bad file cannot stop training mid-epoch), split them, remember the classes.
         splits = find_dataset(cfg.data, cfg.val_fraction, cfg.seed, check_images=True)
         if resume_from is not None:
-            run_folder.check_same_classes(run, splits.classes)
+            finding.check_same_classes(run, splits.classes)
         if main:
             write_json(run.labels, splits.classes)
             write_csv(run.splits, split_rows(splits))
@@ -84,25 +87,16 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
             console.print(reviewed)
         loss_weights, balanced_sampling, balance = choose_balance(cfg.balance, splits, say=console.print)
 
-        # 5. Model: the backbone with a new head for our classes. When resuming, the weights come from
-        #    the checkpoint, so nothing is downloaded.
-        network, source = backbones.create_backbone(cfg.backbone, len(splits.classes), cfg.pretrained, cfg.weights,
-                                                    cfg.image_size, load_weights=resume_from is None,
-                                                    drop_path=cfg.drop_path)
+        # 5. Model: the backbone with a new head for our classes, then its starting weights. When resuming,
+        #    the weights come from the checkpoint, so nothing is downloaded.
+        model = Classifier(cfg.to_dict(), splits.classes, class_weights=loss_weights, channels_last=plan.channels_last)
+        source = model.load_starting_weights() if resume_from is None else model.hparams.pretrained_source
         console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
-        data_config = backbones.model_data_config(network, cfg.image_size)  # its mean, std, crop, ...
-        model = Classifier(
-            network, cfg.backbone, splits.classes, data_config,
-            lr=cfg.lr, backbone_lr_factor=cfg.backbone_lr_factor, layer_decay=cfg.layer_decay,
-            weight_decay=cfg.weight_decay, warmup_fraction=cfg.warmup_fraction, label_smoothing=cfg.label_smoothing,
-            freeze_epochs=cfg.freeze_epochs, pretrained_source=source, class_weights=loss_weights,
-            channels_last=plan.channels_last, flip=cfg.flip,
-        )
         if plan.compile:
             # Compiled on first use; the weights (and so the checkpoints) are those of the plain network.
-            network.forward_features = torch.compile(network.forward_features)
-        datamodule = ImageFolderDataModule(splits, data_config, cfg.batch_size, plan.num_workers, plan.pin_memory,
-                                           balanced_sampling=balanced_sampling)
+            model.model.forward_features = torch.compile(model.model.forward_features)
+        datamodule = ImageFolderDataModule(splits, model.hparams.data_config, cfg.batch_size, plan.num_workers,
+                                           plan.pin_memory, balanced_sampling=balanced_sampling)
 
         # 6. Trainer: Lightning runs the loop; callbacks save checkpoints, measure the run and draw it.
         throughput, predictions = ImagesPerSecond(), ValidationResults()
@@ -112,7 +106,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         lr_choice = None
         if cfg.lr == AUTO:  # a short learning-rate search picks the rate; config.yaml records it
             lr_choice = lr_finder.choose_lr(model, datamodule, trainer, resume_from, say=console.print)
-            model.hparams.lr = cfg.lr = lr_choice.lr
+            model.lr = cfg.lr = lr_choice.lr
             save_config(cfg, run.config)
 
         # 7. Fit. A crash loses at most the current epoch: last.ckpt is written after every epoch.

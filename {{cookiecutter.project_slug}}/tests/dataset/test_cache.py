@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.data import ImageFolderDataModule, build_tr
 from {{ cookiecutter.package_name }}.dataset import cache
 from {{ cookiecutter.package_name }}.dataset.folders import Sample, find_dataset
 from {{ cookiecutter.package_name }}.dataset.image_dataset import ImageDataset
-from {{ cookiecutter.package_name }}.training.backbones import model_data_config
+from {{ cookiecutter.package_name }}.model.network import model_data_config
 
 from ..conftest import TINY_MODEL, make_image_folder
 

@@ -37,7 +37,7 @@ needs_a_browser = pytest.mark.skipif(bool(MISSING), reason=f"the browser test ne
 
 def test_with_no_suspects_the_page_says_so_on_loopback_only(tmp_path: Path) -> None:
     from {{ cookiecutter.package_name }}.review.page import serve
-    from {{ cookiecutter.package_name }}.training.run_folder import RunFolder
+    from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder
 
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()

@@ -1,8 +1,8 @@
 """The training augmentation, run on whole batches on the device: random crop, flip and colour jitter.
 
 data.py sets the recipe (``train_augmentation``: how much to crop, how much jitter); this is how it
-runs. Doing it on the device costs a fraction of a training step; in DataLoader workers it was the
-bottleneck.
+runs. Doing it on the device costs a fraction of a training step; in DataLoader workers it would be
+the bottleneck.
 """
 
 from __future__ import annotations

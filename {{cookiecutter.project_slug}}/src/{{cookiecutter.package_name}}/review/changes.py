@@ -278,3 +278,13 @@ def _data_of(run: Path) -> Path | None:
         return Path(str(data)).expanduser().resolve()
     except (OSError, yaml.YAMLError, AttributeError):
         return None
+
+
+def summary_line(done: list[Change], root: Path) -> str:
+    """'Moved 2 photo(s), removed 1 ...' after a review was applied."""
+    moved = sum(change.action == "move" for change in done)
+    removed = len(done) - moved
+    if not done:
+        return "Nothing to change: every row says keep."
+    return (f"Moved {moved} photo(s), removed {removed} (to {root / REMOVED_FOLDER}); logged in {root / REVIEW_LOG}. "
+            f"Undo with: {{ cookiecutter.project_slug }} review --undo {root}")

@@ -30,8 +30,6 @@ from {{ cookiecutter.package_name }}.dataset.folders import Sample
 from {{ cookiecutter.package_name }}.dataset.image_dataset import ImageDataset
 from {{ cookiecutter.package_name }}.dataset.parallel import check_images
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.training.backbones import create_backbone
-from {{ cookiecutter.package_name }}.training.settings import read_yaml
 
 FOLDS = 5  # cross-validation folds: each photo is scored by a head trained on the other 80%
 SEED = 0
@@ -72,15 +70,14 @@ def run_photos(run, data: str | Path | None = None) -> tuple[Path, list[Scored],
     return root, photos, gone
 
 
-def starting_network(run, classifier, say=print) -> tuple[torch.nn.Module, str]:
+def starting_network(run, classifier, build, say=print) -> tuple[torch.nn.Module, str]:
     """The backbone with the weights the run started from, or, when they cannot be had, the run's own
-    fine-tuned network; and which it is, in words."""
-    settings = read_yaml(run.config)
+    fine-tuned network; and which it is, in words. ``build(settings, num_classes)`` makes the network with
+    its starting weights and says where they came from (model/network.py's ``starting_network``)."""
+    settings = run.settings()
     if settings.get("weights") or settings.get("pretrained", True):
         try:
-            network, source = create_backbone(classifier.backbone, len(classifier.class_names),
-                                              bool(settings.get("pretrained", True)), settings.get("weights"),
-                                              settings.get("image_size"))
+            network, source = build({**settings, "backbone": classifier.backbone}, len(classifier.class_names))
             return network.to(classifier.device).eval(), f"the starting weights ({source})"
         except UserError as err:
             why = str(err).split("; ")[0].split(". ")[0]  # what went wrong, without train's advice
@@ -92,7 +89,7 @@ def starting_network(run, classifier, say=print) -> tuple[torch.nn.Module, str]:
 
 
 def fine_tuned_network(classifier) -> torch.nn.Module:
-    # predict's network may be wrapped to average mirrored views (training/mirror.py); features come from inside.
+    # predict's network may be wrapped to average mirrored views (model/network.py); features come from inside.
     return getattr(classifier.network, "network", classifier.network)
 
 
@@ -164,11 +161,12 @@ def duplicates_across_classes(root: Path, photos: list[Scored]) -> tuple[dict[st
     return reasons, unreadable
 
 
-def score_photos(run, classifier, data: str | Path | None = None, features: str = "start",
+def score_photos(run, classifier, build, data: str | Path | None = None, features: str = "start",
                  say=print) -> tuple[Path, list[Scored]]:
     """Every train and val photo of ``run``, most suspicious first (see the module docstring).
 
     ``classifier``: the run loaded by ``predict.load_classifier`` (its preprocessing and network).
+    ``build``: makes the network with the run's starting weights (see ``starting_network``).
     ``features``: "start" (the starting weights; the run's network if they cannot be had) or "run".
     """
     root, photos, gone = run_photos(run, data)
@@ -183,12 +181,12 @@ def score_photos(run, classifier, data: str | Path | None = None, features: str 
     if len(photos) < 4 or np.count_nonzero(np.bincount(labels) >= 2) < 2:
         raise UserError(f"too few photos left in {root} to review ({len(photos)}); "
                         "review needs at least 2 classes with 2 photos or more.")
-    network, source = (starting_network(run, classifier, say) if features == "start"
+    network, source = (starting_network(run, classifier, build, say) if features == "start"
                        else (fine_tuned_network(classifier), "the run's fine-tuned network"))
     say(f"Scoring {len(photos)} photos with features from {source}, cross-validated over {FOLDS} folds.")
     workers = 0 if len(photos) < 500 else min(4, max(0, (os.cpu_count() or 1) - 1))
     # Mirror-averaged features found more of the flipped labels (the template's benchmarks/README.md).
-    mirror = bool(read_yaml(run.config).get("flip", True))
+    mirror = bool(run.settings().get("flip", True))
     vectors = photo_features(network, classifier, [root / p.path for p in photos], workers, mirror)
     probabilities = out_of_sample_probabilities(vectors, labels)
     scores, flagged = rank_with_cleanlab(labels, probabilities)

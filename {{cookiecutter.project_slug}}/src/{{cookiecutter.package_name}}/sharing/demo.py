@@ -24,9 +24,9 @@ from PIL import Image
 
 from {{ cookiecutter.package_name }}.dataset.decode import load_rgb
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.run_folder.finding import validation_images
 from {{ cookiecutter.package_name }}.sharing.extras import require
 from {{ cookiecutter.package_name }}.sharing.serving import build_page, decode_upload, launch
-from {{ cookiecutter.package_name }}.training.run_folder import validation_images
 
 TITLE = {{ cookiecutter.project_name | tojson }}
 EXAMPLES_PER_CLASS = 2

@@ -34,10 +34,11 @@ from rich.markup import escape
 
 from {{ cookiecutter.package_name }}.dataset.parallel import cpu_count
 from {{ cookiecutter.package_name }}.errors import UsageError, UserError, shell_quote
+from {{ cookiecutter.package_name }}.run_folder.finding import validation_images
+from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder, write_json
 from {{ cookiecutter.package_name }}.sharing.extras import require
 from {{ cookiecutter.package_name }}.sharing.parity import ExportReport, check_parity, measure_latency, report_table, weights_megabytes
 from {{ cookiecutter.package_name }}.sharing.readmes import bundle_readme, measurements, space_readme
-from {{ cookiecutter.package_name }}.training.run_folder import RunFolder, validation_images, write_json
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "space": "model.onnx"}
 BUNDLE_FILES = ("labels.json", "preprocess.json", "predict.py", "README.md", "export.json")

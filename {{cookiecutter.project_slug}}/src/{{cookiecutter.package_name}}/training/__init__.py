@@ -1,7 +1,6 @@
-"""Around one training run, what train.py calls besides the recipe: the starting weights, the run
-folder and its checkpoints, several processes (DDP), the LR finder, the final evaluation, and what
-the run shows (TensorBoard, report.md, the summary table).
+"""Around one training run, what train.py calls besides the recipe: several processes (DDP),
+Lightning's chatter turned down, the images-per-second measurement and the LR finder.
 
-Nothing here imports the recipe modules above it (config.py, model.py, train.py, ...): they hand
+Nothing here imports the recipe modules above it (config.py, model/, train.py, ...): they hand
 over plain values and Lightning objects.
 """

@@ -20,7 +20,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.training.dashboard import tensorboard_writer
 from {{ cookiecutter.package_name }}.training.writing import picture_bytes, write_atomically
 
 FALLBACK_LR = 1e-3  # used when the finder cannot suggest anything (too few batches, diverging loss)
@@ -51,7 +50,7 @@ def choose_lr(model: L.LightningModule, datamodule: L.LightningDataModule, train
                         "devices with the lr it wrote into that run's config.yaml.")
     if resume_from is not None:
         # A resumed run keeps the rate it started with, which its checkpoint remembers.
-        saved = torch.load(resume_from, map_location="cpu", weights_only=True)["hyper_parameters"]["lr"]
+        saved = torch.load(resume_from, map_location="cpu", weights_only=True)["hyper_parameters"]["settings"]["lr"]
         choice = LrChoice(float(saved), "kept from the run being resumed")
     else:
         choice = run_finder(model, datamodule, trainer, say)
@@ -77,7 +76,7 @@ def run_finder(model: L.LightningModule, datamodule: L.LightningDataModule, trai
         check_val_every_n_epoch=10**6,  # the search only needs training losses, never validation
         default_root_dir=run_path,  # where the finder keeps its temporary copy of the weights
     )
-    model.hparams.lr = FALLBACK_LR  # "auto" is not a number the optimiser can start from; the search replaces it
+    model.lr = FALLBACK_LR  # "auto" is not a number the optimiser can start from; the search replaces it
     finder = Tuner(search).lr_find(model, train_dataloaders=datamodule.train_dataloader(num_batches=steps),
                                    val_dataloaders=datamodule.val_dataloader(), min_lr=MIN_LR, max_lr=MAX_LR,
                                    num_training=steps, update_attr=False)
@@ -97,8 +96,8 @@ def run_finder(model: L.LightningModule, datamodule: L.LightningDataModule, trai
     plot = run_path / "lr_finder.png"
     figure = finder_figure(finder.results["lr"], finder.results["loss"], suggestion)
     write_atomically(plot, picture_bytes(figure))
-    writer = tensorboard_writer(trainer)
-    if writer is not None:
+    writer = getattr(trainer.logger, "experiment", None)  # TensorBoard's SummaryWriter, when the run logs there
+    if hasattr(writer, "add_image"):
         writer.add_image("train/lr_finder", figure_to_array(figure), 0, dataformats="HWC")
     return LrChoice(float(suggestion), how, plot)
 

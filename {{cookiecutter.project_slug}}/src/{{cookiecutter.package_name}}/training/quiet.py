@@ -20,7 +20,7 @@ EXPECTED_WARNINGS = (
     ".*callbacks used to create the checkpoint need to be provided.*",  # evaluating best.ckpt needs none
     ".*LeafSpec.*",  # a Lightning/PyTorch version mismatch, harmless
     ".*exists and is not empty.*",  # --resume writes into the run's own checkpoints folder
-    # After the LR finder's search the frozen backbone is still in eval mode; every epoch sets it (model.py).
+    # After the LR finder's search the frozen backbone is still in eval mode; every epoch sets it (model/classifier.py).
     r".*module\(s\) in eval mode at the start of training.*",
 )
 

@@ -10,10 +10,10 @@ import os
 import lightning as L
 import torch
 
-from {{ cookiecutter.package_name }}.training.run_folder import RunFolder
-from {{ cookiecutter.package_name }}.training.scores import per_class_scores
+from {{ cookiecutter.package_name }}.reporting.scores import per_class_scores
+from {{ cookiecutter.package_name }}.reporting.validation import ValidationResults
+from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder
 from {{ cookiecutter.package_name }}.training.speed import ImagesPerSecond
-from {{ cookiecutter.package_name }}.training.validation import ValidationResults
 
 
 def evaluate(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule, run: RunFolder,

@@ -1,10 +1,12 @@
-"""timm backbones and the weights they start from: timm's pretrained ones, downloaded by name, or a file.
+"""The network: a timm backbone with a new head, the weights it starts from, and its preprocessing.
 
-``create_backbone`` is what train.py calls: ``timm.create_model(name, num_classes=n)`` (``build_network``,
-which predict uses too), then the starting weights: ``pretrained_download`` around timm's download (it
-fails fast and clearly offline), or ``load_weights_file`` for ``--weights FILE``. ``weights_source``
-says in words where they came from (saved in the checkpoint and metrics.json). ``model_data_config``
-is the preprocessing the backbone was pretrained with, which data.py and predict use.
+``build_network`` is ``timm.create_model(name, num_classes=n)`` (``--drop-path`` makes training skip
+residual blocks at random, from 224 px up by default). ``load_starting_weights`` fills a new run's
+network: timm's pretrained weights (``pretrained_download`` fails fast and clearly offline), or
+``load_weights_file`` for ``--weights FILE``; ``weights_source`` says in words where they came from.
+``model_data_config`` is the preprocessing the backbone was pretrained with, which data.py and predict
+use. ``backbone_layers`` splits it into layers for their learning rates; ``mirror_averaged`` is how
+evaluation looks at each photo twice.
 """
 
 from __future__ import annotations
@@ -19,16 +21,15 @@ from typing import Any
 from urllib.parse import urlparse
 
 import timm
+import torch
 from torch import nn
 
 from {{ cookiecutter.package_name }}.errors import NoPretrainedWeights, UserError
-from {{ cookiecutter.package_name }}.training.settings import AUTO
 
-# --drop-path auto: stochastic depth from ImageNet's own image size up, none below. Measured against
-# fastai (benchmarks/README.md): at 224 px the network learns 128 photos by heart within two epochs, and
-# skipping blocks at random kept it from that (photo crops 0.78 instead of 0.75 over 5 seeds, textures
-# 0.98 instead of 0.95); at 64 and 128 px it lost photo crops (0.71 instead of 0.73 at 128 px): small
-# images give it little to memorise.
+AUTO = "auto"
+# --drop-path auto: stochastic depth from ImageNet's own image size up, none below. At 224 px a network
+# learns a small dataset by heart within a few epochs and skipping blocks at random holds it back; small
+# images give it little to memorise, and there skipping blocks only costs accuracy.
 AUTO_DROP_PATH = 0.2
 AUTO_DROP_PATH_FROM_SIZE = 224
 
@@ -78,22 +79,27 @@ def build_network(name: str, num_classes: int, image_size: int | None = None, pr
         raise
 
 
-def create_backbone(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None,
-                    image_size: int | None = None, load_weights: bool = True,
-                    drop_path: float | str = 0.0) -> tuple[nn.Module, str]:
-    """Build ``name`` with a new ``num_classes`` head, starting from timm's pretrained weights or a local
-    ``weights`` file. Returns the model and where its weights come from, in words. ``load_weights=False``
-    (resuming: the checkpoint has the weights) skips fetching them; the source is still the run's."""
-    source = weights_source(name, pretrained, weights)
-    if weights and load_weights:
-        model = build_network(name, num_classes, image_size, drop_path=drop_path)
-        load_weights_file(model, weights)  # the backbone's tensors; the new head stays as it is
-    elif pretrained and load_weights:
+def load_starting_weights(network: nn.Module, name: str, image_size: int | None, pretrained: bool,
+                          weights: str | None) -> None:
+    """Fill a new run's ``network`` with its starting weights: the ``weights`` file (``--weights``), or
+    timm's pretrained weights for ``name`` (downloaded once, then cached), or none (``--no-pretrained``).
+    The new head stays as it is in every case."""
+    if weights:
+        load_weights_file(network, weights)  # the backbone's tensors; the new head stays as it is
+    elif pretrained:
         with pretrained_download(name):  # offline, this fails at once and says what to do instead
-            model = build_network(name, num_classes, image_size, pretrained=True, drop_path=drop_path)
-    else:
-        model = build_network(name, num_classes, image_size, drop_path=drop_path)
-    return model, source
+            downloaded = build_network(name, network.num_classes, image_size, pretrained=True)
+        network.load_state_dict(downloaded.state_dict())  # timm gave the download a new head of our size
+
+
+def starting_network(settings: dict[str, Any], num_classes: int) -> tuple[nn.Module, str]:
+    """A new network for a run's ``settings`` (its config.yaml) with the weights the run started from,
+    and where they came from, in words (``review`` takes its features from it: they never saw a label)."""
+    name, image_size = settings["backbone"], settings.get("image_size")
+    pretrained, weights = bool(settings.get("pretrained", True)), settings.get("weights")
+    network = build_network(name, num_classes, image_size)
+    load_starting_weights(network, name, image_size, pretrained, weights)
+    return network, weights_source(name, pretrained, weights)
 
 
 def model_data_config(model: nn.Module, image_size: int) -> dict[str, Any]:
@@ -103,7 +109,7 @@ def model_data_config(model: nn.Module, image_size: int) -> dict[str, Any]:
     config["input_size"] = (3, image_size, image_size)
     # Validation, predict and export see the whole centre square of a photo, as training's random crops
     # (75-100% of it) do. timm's ImageNet setting (crop_pct 0.875) would cut its outer eighth off all
-    # round; against fastai, which keeps it, that cost 224 px photo crops 0.78 instead of 0.81 (5 seeds).
+    # round, and with it what sits near the edges of a photo.
     config["crop_pct"] = 1.0
     return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items()}
 
@@ -246,3 +252,25 @@ def backbone_layers(model: nn.Module) -> list[list[nn.Parameter]]:
     for name, parameter in named:
         layers.setdefault(layer_of.get(name, -1), []).append(parameter)
     return [layers[key] for key in sorted(layers, reverse=True)]
+
+
+def mirror_averaged(network: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The mean of the network's logits for ``images`` and for the same images flipped left to right.
+
+    Training flips photos at random (data.py), so a photo's mirror image is one the network knows just
+    as well; averaging the two answers smooths out what one view gets wrong, for twice the work.
+    Validation, metrics.json, ``predict``, ``export`` and the demo all go through it, so the accuracy a
+    run reports is the accuracy you get.
+    """
+    return (network(images) + network(images.flip(3))) / 2
+
+
+class MirrorAveraged(nn.Module):
+    """A network that answers with ``mirror_averaged`` logits: what predict and export use."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return mirror_averaged(self.network, images)

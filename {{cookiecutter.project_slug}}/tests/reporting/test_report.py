@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.config import Config
-from {{ cookiecutter.package_name }}.training.report import duration, review_hint, what_to_try
-from {{ cookiecutter.package_name }}.training.run_folder import RunFolder
+from {{ cookiecutter.package_name }}.reporting.report import duration, review_hint, what_to_try
+from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder
 
 from ..conftest import run_cli
 

@@ -23,10 +23,10 @@ from PIL import Image
 from {{ cookiecutter.package_name }}.dataset.balance import class_balance
 from {{ cookiecutter.package_name }}.dataset.decode import PHOTO_FORMATS, load_rgb
 from {{ cookiecutter.package_name }}.dataset.folders import DatasetSplits
+from {{ cookiecutter.package_name }}.reporting.pictures import confusion_matrix_image
+from {{ cookiecutter.package_name }}.reporting.scores import confusion_matrix, per_class_table
+from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder
 from {{ cookiecutter.package_name }}.training.lr_finder import LrChoice
-from {{ cookiecutter.package_name }}.training.pictures import confusion_matrix_image
-from {{ cookiecutter.package_name }}.training.run_folder import RunFolder
-from {{ cookiecutter.package_name }}.training.scores import confusion_matrix, per_class_table
 from {{ cookiecutter.package_name }}.training.writing import picture_bytes, write_atomically
 
 WORST_MISTAKES = 8  # thumbnails in the report

@@ -19,8 +19,8 @@ is not logged (``CurvesFirstLogger``).
 Drawing pictures costs time, so it happens at most once per epoch, after validation, on a fixed small
 sample; an epoch is skipped when drawing has already used more than ``DRAWING_BUDGET`` of the run's time
 (the last epoch is always drawn). It happens between epochs, not in a background thread during them:
-a drawing thread competes with training for Python's interpreter lock, and on 2 CPU cores that made
-every training step 5-10% slower (benchmarks/throughput.py), far more than the drawing itself costs.
+a drawing thread competes with training for Python's interpreter lock at every step, which on a few
+CPU cores costs far more than the drawing itself.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from {{ cookiecutter.package_name }}.training.pictures import RIGHT, WRONG, captioned_grid, confusion_matrix_image, denormalise
-from {{ cookiecutter.package_name }}.training.scores import confusion_matrix, per_class_table
-from {{ cookiecutter.package_name }}.training.validation import ValidationResults
+from {{ cookiecutter.package_name }}.reporting.pictures import RIGHT, WRONG, captioned_grid, confusion_matrix_image, denormalise
+from {{ cookiecutter.package_name }}.reporting.scores import confusion_matrix, per_class_table
+from {{ cookiecutter.package_name }}.reporting.validation import ValidationResults
 
 PREVIEW_IMAGES = 16  # training images in the batch preview
 SAMPLE_IMAGES = 16  # validation images in the predictions grid (the same ones every epoch)

@@ -1,4 +1,4 @@
-"""Building the backbone: local weights files, the offline error, unknown names."""
+"""The network: drop path, local weights files, the offline error, unknown names."""
 
 from __future__ import annotations
 
@@ -14,9 +14,17 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.training.backbones import create_backbone
+from {{ cookiecutter.package_name }}.model.network import build_network, load_starting_weights, weights_source
 
 from ..conftest import TINY_MODEL
+
+
+def create_backbone(name: str, num_classes: int, pretrained: bool = True, weights: str | None = None,
+                    image_size: int | None = None, drop_path: float | str = 0.0) -> tuple[torch.nn.Module, str]:
+    """What a new run does: build the network, then load its starting weights; and their source in words."""
+    network = build_network(name, num_classes, image_size, drop_path=drop_path)
+    load_starting_weights(network, name, image_size, pretrained, weights)
+    return network, weights_source(name, pretrained, weights)
 
 
 def test_drop_path_skips_residual_blocks_in_training_only() -> None:

@@ -1,4 +1,5 @@
-"""The fine-tuning recipe: the LR schedule, the head fitted before the backbone thaws, the weighted loss."""
+"""The Classifier: the LR schedule, the head fitted before the backbone thaws, the weighted loss, the
+mirror average, and a checkpoint loaded back with Lightning's ``load_from_checkpoint``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from {{ cookiecutter.package_name }}.model import Classifier, lr_schedule
-from {{ cookiecutter.package_name }}.training.backbones import create_backbone, model_data_config
-from {{ cookiecutter.package_name }}.training.checkpoints import load_network
-from {{ cookiecutter.package_name }}.training.mirror import MirrorAveraged
+from {{ cookiecutter.package_name }}.model import Classifier, load_checkpoint
+from {{ cookiecutter.package_name }}.model.schedule import lr_schedule
 
-from .conftest import FAST, TINY_MODEL, run_cli
+from ..conftest import FAST, run_cli, tiny_classifier
 
 
 def test_schedule_warms_up_then_decays_in_each_phase() -> None:
@@ -29,8 +28,8 @@ def test_head_is_fitted_to_the_frozen_features_before_the_backbone_thaws() -> No
     """The head-only phase ends with the new head fitted to every feature it kept (a linear probe),
     and the kept features are let go."""
     torch.manual_seed(0)
-    network, _ = create_backbone(TINY_MODEL, 3, pretrained=False)
-    model = Classifier(network, TINY_MODEL, ["a", "b", "c"], model_data_config(network, 32), label_smoothing=0.0)
+    model = tiny_classifier(label_smoothing=0.0)
+    network = model.model
     width = network.get_classifier().in_features
     centres = torch.randn(3, width) * 3
     labels = torch.arange(3).repeat(20)
@@ -67,18 +66,9 @@ def test_the_head_only_epochs_validation_already_scores_the_fitted_head(image_fo
 
 def test_weighted_loss_counts_mistakes_on_rare_classes_more() -> None:
     """The class weights reach the training loss: the same batch gives cross-entropy with those weights."""
-    import timm
     import torch.nn.functional as F
 
-    from {{ cookiecutter.package_name }}.model import Classifier
-    from {{ cookiecutter.package_name }}.training.backbones import model_data_config
-
-    from .conftest import TINY_MODEL
-
-    network = timm.create_model(TINY_MODEL, pretrained=False, num_classes=2)
-    config = model_data_config(network, 32)
-    model = Classifier(network, TINY_MODEL, ["cat", "dog"], config, class_weights=[0.2, 1.8], label_smoothing=0.0)
-    model.eval()
+    model = tiny_classifier(["cat", "dog"], class_weights=[0.2, 1.8], label_smoothing=0.0).eval()
     images, labels = torch.randn(6, 3, 32, 32), torch.tensor([0, 0, 0, 0, 1, 1])
     with torch.no_grad():
         loss = model.training_step((images, labels, torch.arange(6)), 0)
@@ -91,9 +81,8 @@ def test_weighted_loss_counts_mistakes_on_rare_classes_more() -> None:
 def test_each_backbone_layer_learns_at_layer_decay_times_the_rate_of_the_one_above() -> None:
     """The head learns at lr, the backbone layer just below it at lr x 0.5, the next at x 0.25 ...;
     every parameter of the network is in exactly one group."""
-    network, _ = create_backbone(TINY_MODEL, 3, pretrained=False)
-    model = Classifier(network, TINY_MODEL, ["a", "b", "c"], model_data_config(network, 32), lr=0.01,
-                       layer_decay=0.5)
+    model = tiny_classifier(lr=0.01, layer_decay=0.5)
+    network = model.model
     model._trainer = SimpleNamespace(estimated_stepping_batches=10, max_epochs=2)  # all configure_optimizers reads
     groups = model.configure_optimizers()["optimizer"].param_groups
     assert groups[0]["name"] == "head" and len(groups) > 3
@@ -106,30 +95,50 @@ def test_each_backbone_layer_learns_at_layer_decay_times_the_rate_of_the_one_abo
 
 def test_evaluation_averages_each_photo_with_its_mirror_image(trained_run) -> None:
     """Validation and predict see a photo and its mirror image and average the two answers; training
-    sees each photo once. A run's checkpoint predicts the same way (a run from before: one view)."""
+    sees each photo once. A run's checkpoint, loaded back, predicts the same way."""
     torch.manual_seed(0)
-    network, _ = create_backbone(TINY_MODEL, 3, pretrained=False)
-    model = Classifier(network, TINY_MODEL, ["a", "b", "c"], model_data_config(network, 32)).eval()
+    model = tiny_classifier().eval()
+    network = model.model
     images = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         mirrored = (network(images) + network(images.flip(3))) / 2
         assert torch.allclose(model(images), mirrored)
         assert not torch.allclose(model(images), network(images))
-    checkpoint = trained_run / "checkpoints" / "best.ckpt"
-    loaded, hparams = load_network(checkpoint)
-    assert hparams["mirror_average"] and isinstance(loaded, MirrorAveraged)
-    content = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    del content["hyper_parameters"]["mirror_average"]
-    old = checkpoint.with_name("before-mirror.ckpt")
-    torch.save(content, old)
-    assert not isinstance(load_network(old)[0], MirrorAveraged)
+        loaded = load_checkpoint(trained_run / "checkpoints" / "best.ckpt")
+        assert loaded.hparams.settings["flip"]
+        assert torch.allclose(loaded(images), (loaded.model(images) + loaded.model(images.flip(3))) / 2)
 
 
 def test_no_flip_trains_and_predicts_without_mirror_images(image_folder, tmp_path) -> None:
     """--no-flip (digits, text): training never mirrors, and the checkpoint predicts from one view."""
     args = ["--data", str(image_folder), *FAST, "--epochs", "1", "--output", str(tmp_path), "--name", "nf"]
     assert run_cli("train", *args, "--no-flip") == 0
-    loaded, hparams = load_network(tmp_path / "nf" / "checkpoints" / "best.ckpt")
-    assert hparams["flip"] is False and hparams["mirror_average"] is False
-    assert not isinstance(loaded, MirrorAveraged)
+    loaded = load_checkpoint(tmp_path / "nf" / "checkpoints" / "best.ckpt")
+    assert loaded.hparams.settings["flip"] is False
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(images), loaded.model(images))
     assert "flip: false" in (tmp_path / "nf" / "config.yaml").read_text()
+
+
+def test_load_from_checkpoint_gives_back_the_trained_model(trained_run, image_folder) -> None:
+    """Lightning's ``Classifier.load_from_checkpoint`` rebuilds the network from the checkpoint alone,
+    and ``trainer.predict`` gives the same probabilities as the ``predict`` command."""
+    import lightning as L
+
+    from {{ cookiecutter.package_name }}.data import ImageFolderDataModule
+    from {{ cookiecutter.package_name }}.dataset.folders import find_dataset
+    from {{ cookiecutter.package_name }}.predict import load_classifier
+
+    checkpoint = trained_run / "checkpoints" / "best.ckpt"
+    model = Classifier.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+    assert model.hparams.class_names == ["cat", "dog", "fox"]
+    splits = find_dataset(str(image_folder), 0.2, 42)
+    datamodule = ImageFolderDataModule(splits, model.hparams.data_config, batch_size=4)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    probabilities = torch.cat(trainer.predict(model, datamodule.val_dataloader()))
+    assert probabilities.shape == (len(splits.val), 3)
+    assert torch.allclose(probabilities.sum(1), torch.ones(len(splits.val)))
+    command = load_classifier(trained_run, accelerator="cpu")
+    images = torch.stack([command.load_image(sample.path) for sample in splits.val])
+    assert torch.allclose(probabilities, command.probabilities(images), atol=1e-5)

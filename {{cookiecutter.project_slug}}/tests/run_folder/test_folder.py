@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.training.run_folder import new_run
+from {{ cookiecutter.package_name }}.run_folder.folder import new_run
 from {{ cookiecutter.package_name }}.training.writing import write_atomically
 
 from ..conftest import FAST, run_cli

@@ -9,9 +9,9 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from {{ cookiecutter.package_name }}.training.dashboard import spread_indices
-from {{ cookiecutter.package_name }}.training.pictures import RIGHT, WRONG, captioned_grid, confusion_matrix_image
-from {{ cookiecutter.package_name }}.training.scores import confusion_matrix, per_class_table
+from {{ cookiecutter.package_name }}.reporting.dashboard import spread_indices
+from {{ cookiecutter.package_name }}.reporting.pictures import RIGHT, WRONG, captioned_grid, confusion_matrix_image
+from {{ cookiecutter.package_name }}.reporting.scores import confusion_matrix, per_class_table
 
 IMAGES = {"train/batch_preview", "val/confusion_matrix", "val/predictions", "val/worst_predictions"}
 
