@@ -191,7 +191,7 @@ def score_photos(run, classifier, data: str | Path | None = None, features: str 
                        else (fine_tuned_network(classifier), "the run's fine-tuned network"))
     say(f"Scoring {len(photos)} photos with features from {source}, cross-validated over {FOLDS} folds.")
     workers = 0 if len(photos) < 500 else min(4, max(0, (os.cpu_count() or 1) - 1))
-    # Mirror-averaged features found more of the flipped labels (the template's benchmarks/README.md).
+    # Averaged with the mirror image's: the run learnt a photo and its mirror as one; found more flipped labels.
     mirror = bool(read_yaml(run.config).get("flip", True))
     vectors = photo_features(network, classifier, [root / p.path for p in photos], workers, mirror)
     probabilities = out_of_sample_probabilities(vectors, labels)
