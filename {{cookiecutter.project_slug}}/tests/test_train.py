@@ -25,8 +25,8 @@ RUN_FILES = {"config.yaml", "labels.json", "splits.csv", "metrics.json",
              "checkpoints/best.ckpt", "checkpoints/last.ckpt"}
 METRIC_KEYS = {"val_acc", "val_f1_macro", "val_loss", "per_class", "epochs", "train_images_per_s", "device",
                "precision", "backbone", "pretrained"}
-SCALARS = {"train/loss_epoch", "val/loss", "val/acc", "val/f1_macro", "weights_learning_rate/head", "weights_learning_rate/backbone_1",
-           "train/images_per_s"}
+SCALARS = {"train/loss_epoch", "val/loss", "val/acc", "val/f1_macro", "train/images_per_s",
+           "weights_learning_rate/head", "weights_learning_rate/backbone_1"}
 
 
 def files_in(run: Path) -> set[str]:
