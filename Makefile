@@ -58,9 +58,10 @@ project-deps: $(BIN)/python
 	$(BIN)/pip install -q "$(abspath $(BUILD))/deps/pet-classifier[all,dev]"
 	$(BIN)/pip uninstall -q -y pet-classifier
 
-# Everything with today's releases. TODO(issue 26): add `$(MAKE) run-floors` once make test-floors passes.
+# Everything with today's releases, then the generated project's fast tests at its declared floors.
 test: project-deps
 	$(BIN)/python -m pytest
+	$(MAKE) run-floors
 
 # The generated project's fast tests in a fresh venv where every direct dependency is at the floor its
 # pyproject.toml declares (tools/floors.py reads them from the baked file, so they cannot drift), except
