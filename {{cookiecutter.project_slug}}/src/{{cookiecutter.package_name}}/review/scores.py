@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.dataset.folders import Sample
 from {{ cookiecutter.package_name }}.dataset.image_dataset import ImageDataset
 from {{ cookiecutter.package_name }}.dataset.parallel import check_images
 from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.training.writing import write_csv
 
 FOLDS = 5  # cross-validation folds: each photo is scored by a head trained on the other 80%
 # The linear head's regularisation (scikit-learn's C: smaller is stronger). A few hundred photos against
@@ -206,19 +207,7 @@ def score_photos(run, classifier, build, data: str | Path | None = None, feature
 def write_ranking(photos: list[Scored], path: str | Path) -> Path:
     """The whole ranking as CSV, most suspicious first; written whole (temporary file, then renamed) or not at all."""
     target = Path(path).expanduser()
-    temporary = target.with_name(f".{target.name}.tmp")
-    try:
-        with open(temporary, "w", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file)
-            writer.writerow(COLUMNS)
-            for p in photos:
-                writer.writerow([p.path, p.label, p.suggested, f"{p.probability:.4f}", f"{p.score:.4f}", p.reason,
-                                 "yes" if p.suspect else "no", p.split])
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except OSError as err:
-        temporary.unlink(missing_ok=True)
-        raise UserError(f"cannot write {target} ({err.strerror}); choose another --csv path.") from None
+    write_csv(target, [COLUMNS] + [[p.path, p.label, p.suggested, f"{p.probability:.4f}", f"{p.score:.4f}", p.reason,
+                                    "yes" if p.suspect else "no", p.split] for p in photos])
     return target
 
