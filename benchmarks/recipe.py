@@ -268,6 +268,8 @@ def main() -> None:
                     result = run_cell(args, work, project, package, dataset, size, seed)
                     results.append(result)
                     print(json.dumps(result), flush=True)
+                    if args.json and not args.fastai_from:  # after every cell: a run cut short keeps its cells
+                        save(args.json, settings, results)
         if args.fastai_from:
             results = with_fastai_from(args.fastai_from, results)
         table = markdown(summarise(results))  # this command's cells
@@ -275,11 +277,16 @@ def main() -> None:
         if args.markdown:
             args.markdown.write_text(table + "\n", encoding="utf-8")
         if args.json:
-            earlier = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
-            runs = merge(earlier.get("runs", []), results)
-            settings = {**earlier.get("settings", {}), **settings, "date": datetime.date.today().isoformat()}
-            args.json.write_text(json.dumps({"settings": settings, "summary": summarise(runs), "runs": runs},
-                                            indent=2) + "\n", encoding="utf-8")
+            save(args.json, settings, results)
+
+
+def save(path: Path, settings: dict, results: list[dict]) -> None:
+    """Add ``results`` to the runs in ``path`` (each replacing the same cell's) and summarise them again."""
+    earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    runs = merge(earlier.get("runs", []), results)
+    settings = {**earlier.get("settings", {}), **settings, "date": datetime.date.today().isoformat()}
+    path.write_text(json.dumps({"settings": settings, "summary": summarise(runs), "runs": runs}, indent=2) + "\n",
+                    encoding="utf-8")
 
 
 if __name__ == "__main__":
