@@ -124,7 +124,7 @@ def train(args, project: Path, package: str, data: Path, runs: Path, name: str, 
 # ---- the scoring methods ---------------------------------------------------------------------------
 def load_project(project: Path, package: str):
     sys.path.insert(0, str(project / "src"))
-    return (importlib.import_module(f"{package}.predict"), importlib.import_module(f"{package}.model.network"))
+    return (importlib.import_module(f"{package}.predict"), importlib.import_module(f"{package}.model.weights"))
 
 
 def model_outputs(project_modules, run: Path, data: Path, weights: Path) -> dict:

@@ -73,7 +73,8 @@ class Config:
     precision: str = _setting(
         AUTO, "hardware", "number format", ("auto", "32", "16-mixed", "bf16-mixed")
     )
-    compile: bool = _setting(False, "hardware", "torch.compile the network (pays on a GPU, on long runs)")
+    compile: bool = _setting(False, "hardware", "torch.compile the network (CUDA only; slower for now: BatchNorm's "
+                                                      "per-epoch averages make it recompile)")
 
     # Output
     output: str = _setting("runs", "output", "folder that holds one subfolder per run")

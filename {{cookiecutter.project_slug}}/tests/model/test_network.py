@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from {{ cookiecutter.package_name }}.errors import UserError
-from {{ cookiecutter.package_name }}.model.network import build_network, load_starting_weights, weights_source
+from {{ cookiecutter.package_name }}.model.network import build_network
+from {{ cookiecutter.package_name }}.model.weights import load_starting_weights, weights_source
 
 from ..conftest import TINY_MODEL
 

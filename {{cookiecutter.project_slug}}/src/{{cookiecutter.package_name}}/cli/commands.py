@@ -224,7 +224,7 @@ def run_review(args: argparse.Namespace) -> None:
         done = changes.apply_decisions(root, changes.read_decisions(args.apply), classes, run.path.name)
         print(changes.summary_line(done, root))
         return
-    from {{ cookiecutter.package_name }}.model.network import starting_network
+    from {{ cookiecutter.package_name }}.model.weights import starting_network
     from {{ cookiecutter.package_name }}.predict import load_classifier
     from {{ cookiecutter.package_name }}.review.page import check_options, serve
     from {{ cookiecutter.package_name }}.review.scores import score_photos, write_ranking

@@ -1,6 +1,7 @@
 """The ``Classifier``: the network and how it learns.
 
-It builds any timm model with a fresh head sized for your classes (model/network.py), normalises
+It builds any timm model with a fresh head sized for your classes (model/network.py), with its starting
+weights (model/weights.py), normalises
 batches on the device, then fine-tunes in two phases:
 
 1. Head only (``freeze_epochs``): the pretrained backbone is frozen and only computes features; at
@@ -28,12 +29,11 @@ from {{ cookiecutter.package_name }}.model.network import (
     MirrorAveraged,
     backbone_layers,
     build_network,
-    load_starting_weights,
     mirror_averaged,
     model_data_config,
-    weights_source,
 )
 from {{ cookiecutter.package_name }}.model.schedule import lr_schedule, restart_batchnorm_averages
+from {{ cookiecutter.package_name }}.model.weights import load_starting_weights, weights_source
 
 PROJECT = "{{ cookiecutter.package_name }}"  # stored in checkpoints so another project's are refused
 
@@ -99,8 +99,8 @@ class Classifier(L.LightningModule):
         """A new run's starting weights: ``--weights FILE``, or timm's pretrained ones (downloaded), or none.
         Returns where they came from, in words."""
         settings = self.hparams.settings
-        load_starting_weights(self.model, settings["backbone"], settings["image_size"],
-                                      settings["pretrained"], settings["weights"])
+        load_starting_weights(self.model, settings["backbone"], settings["image_size"], settings["pretrained"],
+                              settings["weights"])
         return self.hparams.pretrained_source
 
     def head_parameters(self) -> list[nn.Parameter]:

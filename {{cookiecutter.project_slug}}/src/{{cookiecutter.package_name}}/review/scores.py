@@ -78,7 +78,7 @@ def run_photos(run, data: str | Path | None = None) -> tuple[Path, list[Scored],
 def starting_network(run, classifier, build, say=print) -> tuple[torch.nn.Module, str]:
     """The backbone with the weights the run started from, or, when they cannot be had, the run's own
     fine-tuned network; and which it is, in words. ``build(settings, num_classes)`` makes the network with
-    its starting weights and says where they came from (model/network.py's ``starting_network``)."""
+    its starting weights and says where they came from (model/weights.py's ``starting_network``)."""
     settings = run.settings()
     if settings.get("weights") or settings.get("pretrained", True):
         try:
