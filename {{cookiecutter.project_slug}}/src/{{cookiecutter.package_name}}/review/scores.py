@@ -2,7 +2,8 @@
 
 A network fine-tuned on a photo has learnt its label, wrong or not, so its own loss on that photo says
 little. Each photo is scored instead by a model that never saw its label: the frozen backbone turns
-every photo into features once (averaged with its mirror image's), then a linear head is trained on
+every photo into features once (the last layer's and its last stages' averages, each averaged with its
+mirror image's), then a linear head is trained on
 four fifths of them and predicts the last fifth, five times over (k-fold cross-validation,
 scikit-learn). cleanlab's confident learning turns those out-of-sample probabilities into a
 label-quality score (low: suspicious) and flags the likely label errors. Photos that are the same
@@ -39,6 +40,7 @@ FOLDS = 5  # cross-validation folds: each photo is scored by a head trained on t
 HEAD_C = 0.05
 SEED = 0
 BATCH_SIZE = 64
+STAGES = 3  # the backbone's last stages whose averaged feature maps join the final features
 COLUMNS = ["path", "label", "suggested", "probability", "score", "reason", "suspect", "split"]
 
 
@@ -106,7 +108,8 @@ def photo_features(network: torch.nn.Module, classifier, paths: list[Path], work
     (a run trained with flips: a photo and its mirror image are the same photo to it)."""
 
     def features(inputs: torch.Tensor) -> torch.Tensor:
-        return network.forward_head(network.forward_features(inputs), pre_logits=True).float().flatten(1)
+        final = network.forward_head(network.forward_features(inputs), pre_logits=True).float().flatten(1)
+        return torch.cat([*stage_features(network, inputs), final], 1)
 
     dataset = ImageDataset([Sample(path, 0) for path in paths], classifier.transform, classifier.decode_size)
     rows = []
@@ -114,6 +117,22 @@ def photo_features(network: torch.nn.Module, classifier, paths: list[Path], work
         inputs = classifier.network_input(images)
         rows.append(((features(inputs) + features(inputs.flip(3))) / 2 if mirror else features(inputs)).cpu())
     return torch.cat(rows).numpy()
+
+
+def stage_features(network: torch.nn.Module, inputs: torch.Tensor) -> list[torch.Tensor]:
+    """The average of each of the backbone's last ``STAGES`` stages' feature maps (timm's
+    ``forward_intermediates``), or none for a model without it.
+
+    The last layer's features describe ImageNet's objects; a wrong label on photos unlike those (scans,
+    drawings, textures) shows better in the earlier stages' shapes and patterns.
+    """
+    if not hasattr(network, "forward_intermediates"):
+        return []
+    try:
+        maps = network.forward_intermediates(inputs, indices=STAGES, intermediates_only=True)
+    except (NotImplementedError, TypeError, ValueError, AssertionError):
+        return []
+    return [m.float().mean((2, 3)) if m.ndim == 4 else m.float().mean(1) for m in maps]
 
 
 def out_of_sample_probabilities(features: np.ndarray, labels: np.ndarray, folds: int = FOLDS,
