@@ -62,11 +62,16 @@ def test_generated_project_passes_its_own_tests(default_project: Path) -> None:
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
 
 
+# What a bake without the demo changes (sharing/demo.py, its test, the demo command and its README lines)
+# and so the tests that read those; the rest of its suite is the default bake's, which runs in full above.
+NO_DEMO_TESTS = ("tests/test_imports.py", "tests/test_readme.py", "tests/sharing", "tests/test_config.py")
+
+
 @pytest.mark.slow
 def test_project_without_demo_passes_its_own_quick_tests(no_demo_project: Path) -> None:
-    """The variant's own suite, without its slow tests (the full suite runs on the default bake above, and
-    the two differ only in the demo): the trimmed command line, README layout and imports are checked there."""
-    done = run_pytest(no_demo_project, "-m", "not slow")
+    """The variant's own tests of what it changes, without the slow ones (the full suite runs on the default
+    bake above, and the two differ only in the demo): the command line, README layout, imports, sharing."""
+    done = run_pytest(no_demo_project, "-m", "not slow", *NO_DEMO_TESTS)
     print(done.stdout[-5000:])
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     assert " passed" in done.stdout
