@@ -96,10 +96,20 @@ def test_duration_reads_like_a_person_would_say_it() -> None:
 
 
 def test_confident_validation_mistakes_point_at_review() -> None:
-    """Wrong and at least 80% sure: the look of a photo in the wrong class folder."""
-    targets = torch.tensor([0, 1, 1])
-    unsure = {"probs": torch.tensor([[0.9, 0.1], [0.4, 0.6], [0.6, 0.4]]), "targets": targets}
+    """Wrong and at least 80% sure, by a model mostly right: the look of a photo in the wrong class folder."""
+    targets = torch.tensor([0, 1, 1, 0])
+    unsure = {"probs": torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]]), "targets": targets}
     assert review_hint(unsure, RunFolder(Path("runs/r1"))) is None  # the one mistake is a 60% guess
-    sure = {"probs": torch.tensor([[0.9, 0.1], [0.95, 0.05], [0.6, 0.4]]), "targets": targets}
+    sure = {"probs": torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.95, 0.05], [0.7, 0.3]]), "targets": targets}
     hint = review_hint(sure, RunFolder(Path("runs/r1")))
     assert hint.startswith("1 validation photo(s)") and f"review {Path('runs/r1')}" in hint
+    # A run folder whose name a shell would misread is quoted, so the printed command can be pasted.
+    odd = Path("runs/my [cats]")
+    assert f'review "{odd}"' in review_hint(sure, RunFolder(odd))
+
+
+def test_a_model_mostly_wrong_is_not_sent_to_review() -> None:
+    """Sure and wrong on most photos is a model that has not learnt yet, not a folder of wrong labels."""
+    targets = torch.tensor([0, 1, 1, 0])
+    guessing = {"probs": torch.tensor([[0.1, 0.9], [0.9, 0.1], [0.95, 0.05], [0.7, 0.3]]), "targets": targets}
+    assert review_hint(guessing, RunFolder(Path("runs/r1"))) is None

@@ -23,6 +23,7 @@ from PIL import Image
 from {{ cookiecutter.package_name }}.dataset.balance import class_balance
 from {{ cookiecutter.package_name }}.dataset.decode import PHOTO_FORMATS, load_rgb
 from {{ cookiecutter.package_name }}.dataset.folders import DatasetSplits
+from {{ cookiecutter.package_name }}.errors import shell_quote
 from {{ cookiecutter.package_name }}.reporting.pictures import confusion_matrix_image
 from {{ cookiecutter.package_name }}.reporting.scores import confusion_matrix, per_class_table
 from {{ cookiecutter.package_name }}.run_folder.folder import RunFolder
@@ -172,18 +173,20 @@ def what_to_try(metrics: dict, history: list[dict], names: list[str], train_coun
 def review_hint(val_results: dict[str, torch.Tensor], run: RunFolder) -> str | None:
     """A sentence pointing at ``review`` when some validation mistakes are confident ones, else None.
 
-    A model that is wrong and sure of it is most often looking at a photo saved in the wrong class
-    folder (or one that shows two classes): the kind of problem ``review`` finds among all the photos.
+    A model that is mostly right, and wrong and sure of it on a photo, is most often looking at a photo
+    saved in the wrong class folder (or one that shows two classes): what ``review`` finds among all photos.
     """
     probabilities = val_results["probs"]
-    confident = (probabilities.argmax(1) != val_results["targets"]) & (probabilities.max(1).values >= CONFIDENT_MISTAKE)
-    count = int(confident.sum())
+    wrong = probabilities.argmax(1) != val_results["targets"]
+    if wrong.float().mean() > 0.5:  # a model mostly wrong is sure of many mistakes: the model is the problem
+        return None
+    count = int((wrong & (probabilities.max(1).values >= CONFIDENT_MISTAKE)).sum())
     if not count:
         return None
     return (f"{count} validation photo(s) were taken for another class with {CONFIDENT_MISTAKE:.0%} confidence or "
             "more, which is how a photo in the wrong class folder looks. `{{ cookiecutter.project_slug }} review "
-            f"{run}` ranks every training and validation photo by how likely its label is wrong, and lets you "
-            "move or remove them.")
+            f"{shell_quote(run.path)}` ranks every training and validation photo by how likely its label is wrong, "
+            "and lets you move or remove them.")
 
 
 def small_image_share(splits: DatasetSplits, image_size: int) -> float:
