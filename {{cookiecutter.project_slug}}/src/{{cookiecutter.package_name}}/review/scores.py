@@ -16,6 +16,7 @@ starting weights cannot be had (offline, or a run trained from scratch).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import warnings
@@ -106,33 +107,32 @@ def photo_features(network: torch.nn.Module, classifier, paths: list[Path], work
     """The backbone's features (the layer before the head) of each photo, prepared as validation does;
     with ``mirror``, averaged with those of the photo flipped left to right, as predict averages its answers
     (a run trained with flips: a photo and its mirror image are the same photo to it)."""
-
-    def features(inputs: torch.Tensor) -> torch.Tensor:
-        final = network.forward_head(network.forward_features(inputs), pre_logits=True).float().flatten(1)
-        return torch.cat([*stage_features(network, inputs), final], 1)
-
     dataset = ImageDataset([Sample(path, 0) for path in paths], classifier.transform, classifier.decode_size)
     rows = []
     for images, _, _ in DataLoader(dataset, batch_size=BATCH_SIZE, num_workers=workers):
         inputs = classifier.network_input(images)
-        rows.append(((features(inputs) + features(inputs.flip(3))) / 2 if mirror else features(inputs)).cpu())
+        features = backbone_features(network, inputs)
+        if mirror:
+            features = (features + backbone_features(network, inputs.flip(3))) / 2
+        rows.append(features.cpu())
     return torch.cat(rows).numpy()
 
 
-def stage_features(network: torch.nn.Module, inputs: torch.Tensor) -> list[torch.Tensor]:
-    """The average of each of the backbone's last ``STAGES`` stages' feature maps (timm's
-    ``forward_intermediates``), or none for a model without it.
+def backbone_features(network: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """One pass through the backbone: the average of each of its last ``STAGES`` stages' feature maps
+    (timm's ``forward_intermediates``; none for a model without it), then the layer before the head.
 
     The last layer's features describe ImageNet's objects; a wrong label on photos unlike those (scans,
     drawings, textures) shows better in the earlier stages' shapes and patterns.
     """
-    if not hasattr(network, "forward_intermediates"):
-        return []
-    try:
-        maps = network.forward_intermediates(inputs, indices=STAGES, intermediates_only=True)
-    except (NotImplementedError, TypeError, ValueError, AssertionError):
-        return []
-    return [m.float().mean((2, 3)) if m.ndim == 4 else m.float().mean(1) for m in maps]
+    final, maps = None, []
+    if hasattr(network, "forward_intermediates"):
+        with contextlib.suppress(NotImplementedError, TypeError, ValueError, AssertionError):
+            final, maps = network.forward_intermediates(inputs, indices=STAGES)  # final: forward_features' output
+    if final is None:
+        final = network.forward_features(inputs)
+    stages = [m.float().mean((2, 3)) if m.ndim == 4 else m.float().mean(1) for m in maps]
+    return torch.cat([*stages, network.forward_head(final, pre_logits=True).float().flatten(1)], 1)
 
 
 def out_of_sample_probabilities(features: np.ndarray, labels: np.ndarray, folds: int = FOLDS,
