@@ -270,14 +270,14 @@ def main() -> None:
                     print(json.dumps(result), flush=True)
                     if args.json and not args.fastai_from:  # after every cell: a run cut short keeps its cells
                         save(args.json, settings, results)
-        if args.fastai_from:
+        if args.fastai_from:  # fastai's side comes from another file once every cell has run
             results = with_fastai_from(args.fastai_from, results)
+            if args.json:
+                save(args.json, settings, results)
         table = markdown(summarise(results))  # this command's cells
         print(table)
         if args.markdown:
             args.markdown.write_text(table + "\n", encoding="utf-8")
-        if args.json:
-            save(args.json, settings, results)
 
 
 def save(path: Path, settings: dict, results: list[dict]) -> None:
