@@ -1,8 +1,7 @@
 """The ``Classifier``: the network and how it learns.
 
 It builds any timm model with a fresh head sized for your classes (model/network.py), with its starting
-weights (model/weights.py), normalises
-batches on the device, then fine-tunes in two phases:
+weights (model/weights.py), normalises batches on the device, then fine-tunes in two phases:
 
 1. Head only (``freeze_epochs``): the pretrained backbone is frozen and only computes features; at
    the end the new head is fitted to all of them with many quick steps (a "linear probe"), before
