@@ -20,13 +20,14 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from rich.console import Console
+from rich.markup import escape
 
 from {{ cookiecutter.package_name }}.config import AUTO, Config, save_config
 from {{ cookiecutter.package_name }}.data import ImageFolderDataModule
 from {{ cookiecutter.package_name }}.dataset.balance import choose_balance
 from {{ cookiecutter.package_name }}.dataset.folders import find_dataset, skipped_rows, split_rows
 from {{ cookiecutter.package_name }}.device import DevicePlan, choose_device
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, shell_quote
 from {{ cookiecutter.package_name }}.model import Classifier
 from {{ cookiecutter.package_name }}.model.network import check_backbone_name
 from {{ cookiecutter.package_name }}.reporting import evaluation, summary
@@ -60,7 +61,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
     # A new run that fails before its first checkpoint (a data or weights problem) leaves no empty folder.
     with (discard_if_unused(run, fresh=main and resume_from is None),
           processes.run_folder_for_helpers(run.path), quiet_lightning()):
-        console.print(f"Run folder: [bold]{run}[/]")
+        console.print(f"Run folder: [bold]{escape(str(run))}[/]")
         if main:
             save_config(cfg, run.config)
 
@@ -112,7 +113,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         # 7. Fit. A crash loses at most the current epoch: last.ckpt is written after every epoch.
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         if trainer.interrupted:
-            raise UserError(f"training stopped early; continue it with: train --resume {run}")
+            raise UserError(f"training stopped early; continue it with: train --resume {shell_quote(run.path)}")
         if not processes.main_goes_on_alone(trainer):  # several processes trained; the helpers are done
             return run
 
@@ -126,13 +127,14 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         # 9. Report: the final pictures and scores in TensorBoard, and report.md in the run folder.
         log_final_results(trainer, predictions.results, splits.classes, cfg.to_dict(), metrics)
         report = write_report(run, cfg.to_dict(), metrics, predictions.results, splits, pictures.history, lr_choice)
-        console.print(f"Report: [bold]{report}[/]")
+        console.print(f"Report: [bold]{escape(str(report))}[/]")
 
         # 10. Summary.
         console.print(summary.result_table(metrics))
         if label_hint := review_hint(predictions.results, run):  # confident mistakes: labels worth a look
             console.print(f"Labels to check: {label_hint}", markup=False)
-        console.print(f"Run folder: [bold]{run}[/]  (TensorBoard: tensorboard --logdir {run.path.parent})")
+        console.print(f"Run folder: [bold]{escape(str(run))}[/]  "
+                      f"(TensorBoard: tensorboard --logdir {escape(shell_quote(run.path.parent))})")
         return run
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,16 @@ def test_a_finished_run_is_refused_with_the_resume_command(home: Path, monkeypat
     before = everything(home)
     assert train_with_a_typo("--output", "runs", "--name", "earlier") == 2
     assert f"--resume {Path('runs', 'earlier')}" in capsys.readouterr().err
+    assert everything(home) == before
+
+
+def test_the_resume_command_quotes_a_folder_name_a_shell_would_misread(home: Path, monkeypatch, capsys) -> None:
+    """zsh takes [cats] for a file pattern and every shell splits at the space: the printed command is quoted."""
+    monkeypatch.chdir(home / "project")
+    shutil.copytree(Path("runs", "earlier"), Path("runs", "my [cats]"))
+    before = everything(home)
+    assert train_with_a_typo("--output", "runs", "--name", "my [cats]") == 2
+    assert f'--resume "{Path("runs", "my [cats]")}"' in capsys.readouterr().err
     assert everything(home) == before
 
 

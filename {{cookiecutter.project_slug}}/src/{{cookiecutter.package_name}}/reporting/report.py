@@ -76,7 +76,7 @@ def write_report(run: RunFolder, settings: dict, metrics: dict, val_results: dic
                   f"The finder tried rates from tiny to huge for a few batches; learning rate {lr_choice.lr:.2e} "
                   f"({lr_choice.how}).", "", f"![learning-rate finder]({lr_choice.plot.name})"]
     lines += ["", "---", f"Repeat this run with: `{{ cookiecutter.project_slug }} train --config {run.config}` "
-              f"(TensorBoard: `tensorboard --logdir {run.path.parent}`)", ""]
+              f"(TensorBoard: `tensorboard --logdir {shell_quote(run.path.parent)}`)", ""]
     path = run.path / "report.md"
     write_atomically(path, "\n".join(lines))
     return path

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 from {{ cookiecutter.package_name }}.dataset.folders import REMOVED_FOLDER, REVIEW_LOG, SPLIT_ALIASES
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, shell_quote
 
 COLUMNS = ["time", "review", "run", "action", "old_path", "new_path", "status"]
 ACTIONS = ("keep", "move", "remove")
@@ -287,4 +287,4 @@ def summary_line(done: list[Change], root: Path) -> str:
     if not done:
         return "Nothing to change: every row says keep."
     return (f"Moved {moved} photo(s), removed {removed} (to {root / REMOVED_FOLDER}); logged in {root / REVIEW_LOG}. "
-            f"Undo with: {{ cookiecutter.project_slug }} review --undo {root}")
+            f"Undo with: {{ cookiecutter.project_slug }} review --undo {shell_quote(root)}")

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.dataset.decode import load_rgb
-from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.errors import UserError, shell_quote
 from {{ cookiecutter.package_name }}.review.changes import apply_decisions
 from {{ cookiecutter.package_name }}.review.scores import Scored
 from {{ cookiecutter.package_name }}.sharing.extras import require
@@ -61,7 +61,7 @@ def build_page(root: Path, suspects: list[Scored], classes: list[str], thumbnail
         gr.Markdown(f"# {TITLE}\n{total} suspect(s) in `{root}`, most suspicious first: a model that never saw "
                     f"their labels puts them in another class, or the same picture is in another class.{more} "
                     "Nothing is deleted: *remove* moves a photo to `.removed/`, and "
-                    f"`{{ cookiecutter.project_slug }} review --undo {root}` puts every change back.")
+                    f"`{{ cookiecutter.project_slug }} review --undo {shell_quote(root)}` puts every change back.")
         if not suspects:
             gr.Markdown("**No suspects**: every label agrees with what the model sees. Nothing to do.")
         choices, targets = [], []
@@ -89,7 +89,7 @@ def build_page(root: Path, suspects: list[Scored], classes: list[str], thumbnail
                 return f"**Stopped**: {err}", gr.Button(interactive=True)
             moved = sum(change.action == "move" for change in done)
             lines = [f"**Done**: moved {moved}, removed {len(done) - moved} (logged in `review-log.csv`). "
-                     f"Undo: `{{ cookiecutter.project_slug }} review --undo {root}`"]
+                     f"Undo: `{{ cookiecutter.project_slug }} review --undo {shell_quote(root)}`"]
             lines += [f"- `{change.old}` -> `{change.new}`" for change in done]
             return "\n".join(lines), gr.Button(interactive=False)  # the rows now describe files that moved
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from {{ cookiecutter.package_name }}.errors import UsageError, UserError
+from {{ cookiecutter.package_name }}.errors import UsageError, UserError, shell_quote
 from {{ cookiecutter.package_name }}.training.writing import write_atomically
 
 PROJECT = "{{ cookiecutter.package_name }}"  # the same name model/classifier.py stores in checkpoints
@@ -109,7 +109,8 @@ def check_unfinished(run: RunFolder) -> None:
         ours = False
     if run.last.is_file() and (ours or run.config.is_file()):  # also a run made before the .run mark
         raise UsageError(
-            f"run folder {run} already holds a run; continue it with --resume {run}, or pick another --name."
+            f"run folder {run} already holds a run; continue it with --resume {shell_quote(run.path)}, "
+            "or pick another --name."
         )
     if not ours:
         raise UsageError(f"{run} already exists and train did not make it; pick a new --name "
@@ -132,8 +133,8 @@ def discard_if_unused(run: RunFolder, fresh: bool) -> Iterator[None]:
             remove_early_files(run)
         if isinstance(err, OSError) and err.errno == errno.ENOSPC:
             if kept:
-                raise UserError(f"the disk is full; free some space, then continue with: train --resume {run}"
-                                ) from None
+                raise UserError("the disk is full; free some space, then continue with: "
+                                f"train --resume {shell_quote(run.path)}") from None
             raise UserError("the disk is full before the first checkpoint, so nothing of this run was kept; "
                             "free some space and run the same train command again.") from None
         raise
