@@ -92,7 +92,7 @@ def train(cfg: Config, resume: tuple[RunFolder, Path] | None = None, callbacks: 
         #    the weights come from the checkpoint, so nothing is downloaded.
         model = Classifier(cfg.to_dict(), splits.classes, class_weights=loss_weights, channels_last=plan.channels_last)
         source = model.load_starting_weights() if resume_from is None else model.hparams.pretrained_source
-        console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {source}")
+        console.print(f"Model: {cfg.backbone} with {len(splits.classes)} classes; weights: {escape(source)}")
         if plan.compile:
             # Compiled on first use; the weights (and so the checkpoints) are those of the plain network.
             model.model.forward_features = torch.compile(model.model.forward_features)

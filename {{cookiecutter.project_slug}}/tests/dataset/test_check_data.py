@@ -92,6 +92,15 @@ def test_without_all_long_lists_are_cut_and_say_how_to_see_them(tmp_path: Path, 
     assert "note7.jpg" in capsys.readouterr().out
 
 
+def test_names_with_brackets_are_printed_as_they_are(tmp_path: Path, capsys) -> None:
+    """The report is drawn with Rich, which reads [..] as a style: a folder or class named so keeps its name."""
+    root = make_image_folder(tmp_path / "pets [old]", per_class=3, classes=("cat", "dog"))
+    (root / "train" / "cat").rename(root / "train" / "cat [x]")
+    assert run_cli("check-data", str(root)) == 0
+    out = capsys.readouterr().out
+    assert "pets [old]" in out and "cat [x]" in out and "fewer than 10 training images: cat [x] (3)" in out
+
+
 def write_classes(root: Path, counts: dict[str, int]) -> Path:
     for name, count in counts.items():
         for i in range(count):

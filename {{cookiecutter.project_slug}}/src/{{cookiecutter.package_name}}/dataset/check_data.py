@@ -127,10 +127,11 @@ def locations(scan: FolderScan) -> dict[str, tuple[str, str]]:
 def print_report(report: Report, show_all: bool = False) -> None:
     """The report for people: the class table, the numbers, then each problem with its files."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(soft_wrap=True, highlight=False)
-    console.print(f"Dataset: [bold]{report.root}[/]  ({report.layout})")
+    console.print(f"Dataset: [bold]{escape(str(report.root))}[/]  ({report.layout})")
     table = Table(show_footer=True)
     columns = ["train", "val", "test", "unreadable"]
     totals = {column: sum(row[column] for row in report.classes.values()) for column in columns}
@@ -140,7 +141,7 @@ def print_report(report: Report, show_all: bool = False) -> None:
     for name, row in report.classes.items():
         cells = [str(row[column]) for column in columns]
         style = "yellow" if row["train"] == 0 else None
-        table.add_row(name, *cells, style=style)
+        table.add_row(escape(name), *cells, style=style)
     console.print(table)
 
     sizes = report.sizes
@@ -159,7 +160,7 @@ def print_report(report: Report, show_all: bool = False) -> None:
         console.print("\n[bold]Problems[/]")
     for problem in report.problems:
         colour, mark = styles[problem.severity]
-        console.print(f"[{colour}]{mark}[/] {problem.message}")
+        console.print(f"[{colour}]{mark}[/] {escape(problem.message)}")
         if problem.groups:
             shown = problem.groups if show_all else problem.groups[:SHOW]
             for group in shown:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from {{ cookiecutter.package_name }}.errors import UserError
@@ -40,10 +41,10 @@ def show_predictions(predictions: list[Prediction], skipped: list[tuple[str, str
     console = Console(soft_wrap=True)
     console.print(prediction_table(predictions, threshold))
     for name, reason in skipped:
-        console.print(f"[yellow]Skipped[/] {name}: {reason}")
+        console.print(f"[yellow]Skipped[/] {escape(str(name))}: {escape(reason)}")
     if csv_path:
         write_csv(predictions, Path(csv_path).expanduser(), threshold)
-        console.print(f"Saved {len(predictions)} rows to {csv_path}")
+        console.print(f"Saved {len(predictions)} rows to {escape(str(csv_path))}")
     console.print(f"{len(predictions)} image(s) predicted with {how}"
                   + (f"; {len(skipped)} skipped" if skipped else ""))
 
@@ -64,13 +65,13 @@ def prediction_table(predictions: list[Prediction], threshold: float | None) -> 
     if len(predictions[0].labels) > 1:
         table.add_column("next most likely")
     for prediction in predictions:
-        label = shown_label(prediction, threshold)
+        label = escape(shown_label(prediction, threshold))  # Rich reads [..] in a name as markup
         if label == "unsure":
-            label = f"[yellow]unsure[/] (best guess {prediction.labels[0]})"
-        row = [prediction.path, label, f"{prediction.probabilities[0]:.1%}"]
+            label = f"[yellow]unsure[/] (best guess {escape(prediction.labels[0])})"
+        row = [escape(str(prediction.path)), label, f"{prediction.probabilities[0]:.1%}"]
         if len(prediction.labels) > 1:
             others = zip(prediction.labels[1:], prediction.probabilities[1:], strict=True)
-            row.append(", ".join(f"{name} {p:.1%}" for name, p in others))
+            row.append(", ".join(f"{escape(name)} {p:.1%}" for name, p in others))
         table.add_row(*row)
     return table
 
