@@ -54,7 +54,9 @@ quickstart: $(BIN)/python
 # and import their own copies), so only its dependencies stay.
 project-deps: $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
-	$(BIN)/python -m cookiecutter --no-input -f -o $(BUILD)/deps .
+	@# Baked afresh: cookiecutter -f overwrites files but keeps ones the template no longer has.
+	rm -rf $(BUILD)/deps
+	$(BIN)/python -m cookiecutter --no-input -o $(BUILD)/deps .
 	$(BIN)/pip install -q "$(abspath $(BUILD))/deps/pet-classifier[all,dev]"
 	$(BIN)/pip uninstall -q -y pet-classifier
 
@@ -65,7 +67,10 @@ test: project-deps
 
 # The generated project's fast tests in a fresh venv where every direct dependency is at the floor its
 # pyproject.toml declares (tools/floors.py reads them from the baked file, so they cannot drift), except
-# torch and torchvision: the versions of the main venv, the one pair this machine serves.
+# torch and torchvision: the versions of the main venv, the one pair this machine serves. The fresh venv
+# sees the main venv's packages behind its own (a .pth line), so pip finds torch there instead of copying
+# its ~6 GB again (a second copy filled CI's disk); every floor pip installs lands in the fresh venv and
+# comes first, and pip never uninstalls outside its own environment.
 FLOORS_VENV := $(abspath $(BUILD))/floors-venv
 test-floors: project-deps
 	$(MAKE) run-floors
@@ -75,6 +80,8 @@ run-floors:
 	rm -rf $(FLOORS_VENV)
 	$(PYTHON) -m venv $(FLOORS_VENV)
 	$(FLOORS_VENV)/bin/pip install -q --upgrade pip
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
+	  > "$$($(FLOORS_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/main-venv.pth"
 	$(BIN)/python tools/floors.py $(BUILD)/deps/pet-classifier/pyproject.toml --keep torch torchvision \
 	  > $(BUILD)/floors.txt
 	$(FLOORS_VENV)/bin/pip install -q -c $(BUILD)/floors.txt -e "$(abspath $(BUILD))/deps/pet-classifier[all,dev]"
